@@ -1,0 +1,1 @@
+"""Kafka adapters built on confluent-kafka (admin, producers, consumers)."""

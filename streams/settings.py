@@ -1,0 +1,58 @@
+"""The one typed settings object, read at the edge (environment prefix ``IT_``).
+
+The core never reads settings: the shell turns them into the plain parameter
+dataclasses the core takes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_TOPICS_SPEC", "KafkaSettings", "Settings"]
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+DEFAULT_TOPICS_SPEC = Path(__file__).resolve().parents[1] / "deploy" / "topics.json"
+
+
+class KafkaSettings(BaseSettings):
+    """How to reach Kafka. Credentials are secrets and never logged."""
+
+    model_config = SettingsConfigDict(env_prefix="IT_", extra="ignore")
+
+    bootstrap: str = Field(DEFAULT_BOOTSTRAP, description="host:port[,host:port] of the brokers")
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    topic_prefix: str = Field("", description="prefix for every topic name (isolation, tenancy)")
+    topics_spec: Path = Field(DEFAULT_TOPICS_SPEC, description="declarative topic spec (JSON)")
+
+    def topic(self, name: str) -> str:
+        """The full name of a logical topic (``events.click`` → ``<prefix>events.click``)."""
+        return f"{self.topic_prefix}{name}"
+
+    def client_config(self) -> dict[str, str | int | float | bool]:
+        """librdkafka configuration shared by every confluent-kafka client."""
+        conf: dict[str, str | int | float | bool] = {
+            "bootstrap.servers": self.bootstrap,
+            "security.protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            conf["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username:
+            conf["sasl.username"] = self.sasl_username
+        if self.sasl_password is not None:
+            conf["sasl.password"] = self.sasl_password.get_secret_value()
+        return conf
+
+
+class Settings(KafkaSettings):
+    """Everything the worker and the commands can be configured with (``IT_*``)."""
+
+    state_dir: Path = Field(Path("data/state"), description="RocksDB tables and caches")
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
+    log_level: str = "INFO"

@@ -1,0 +1,77 @@
+"""docker-compose.yml and the deploy files stay consistent (no Docker engine needed)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from streams.kafka.topics import load_topic_specs
+from streams.settings import DEFAULT_TOPICS_SPEC
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+
+
+def _compose() -> dict[str, object]:
+    data = yaml.safe_load(COMPOSE.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def test_compose_has_the_stack() -> None:
+    services = _compose()["services"]
+    assert isinstance(services, dict)
+    assert {"kafka", "topics", "worker", "prometheus", "grafana"} <= services.keys()
+    assert str(services["kafka"]["image"]).startswith("apache/kafka:")
+
+
+def test_compose_mounts_and_build_files_exist() -> None:
+    services = _compose()["services"]
+    assert isinstance(services, dict)
+    for name, svc in services.items():
+        for volume in svc.get("volumes", []):
+            source = str(volume).split(":", 1)[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name}: {source} is missing"
+        build = svc.get("build")
+        if build:
+            assert (ROOT / build["context"] / build["dockerfile"]).is_file()
+
+
+def test_compose_kafka_matches_the_local_broker_version() -> None:
+    pom = (ROOT / "deploy" / "kafka" / "pom.xml").read_text()
+    version = pom.split("<kafka.version>")[1].split("</kafka.version>")[0]
+    services = _compose()["services"]
+    assert isinstance(services, dict)
+    assert services["kafka"]["image"] == f"apache/kafka:{version}"
+
+
+def test_topic_spec_event_topics_are_copartitioned() -> None:
+    specs = {s.name: s for s in load_topic_specs(DEFAULT_TOPICS_SPEC)}
+    events = [specs[n] for n in ("events.click", "events.view", "events.purchase", "events")]
+    assert len({s.partitions for s in events}) == 1
+    assert specs["items"].config["cleanup.policy"] == "compact"
+    assert specs["recommendations"].config["cleanup.policy"] == "compact"
+
+
+def _compose_cli() -> bool:
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    probe = subprocess.run([docker, "compose", "version"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _compose_cli(), reason="no docker compose client on this machine")
+def test_docker_compose_config_parses() -> None:
+    out = subprocess.run(
+        ["docker", "compose", "-f", str(COMPOSE), "config", "-q"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
