@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from streams.commands import topics
+from streams.commands import produce, tail, topics
 
 __all__ = ["app", "main"]
 
@@ -15,6 +15,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(topics.app, name="topics")
+app.command("produce")(produce.produce)
+app.command("tail")(tail.tail)
 
 
 def main() -> None:

@@ -1,0 +1,98 @@
+"""Read every partition of a topic in every worker (no consumer group): the global view.
+
+Used for the item catalog and the global collaborative signals, which each worker must see
+whole even when users are spread over several workers. Reading starts at the beginning of
+the topic; :attr:`BroadcastReader.caught_up` is set once every partition has been read up to
+the end offsets seen at start, so the worker can wait for a complete catalog before it
+processes events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+__all__ = ["BroadcastReader", "RecordHandler"]
+
+log = logging.getLogger(__name__)
+
+RecordHandler = Callable[[Sequence[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
+
+
+class BroadcastReader:
+    """Feeds batches of records of ``topic`` (all partitions, from the start) to ``handler``.
+
+    ``handler`` is awaited with each fetched batch, in offset order per partition; an exception
+    in it stops the reader and is re-raised by :meth:`run` (the worker then stops: a global
+    view with a hole in it must not be served).
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        handler: RecordHandler,
+        *,
+        max_records: int = 5000,
+        client_id: str = "interest-tracker-broadcast",
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.handler = handler
+        self.max_records = max_records
+        self.client_id = client_id
+        self.caught_up = asyncio.Event()
+        self.records = 0
+        self._positions: dict[int, int] = {}
+        self._ends: dict[int, int] = {}
+
+    def lag(self) -> int:
+        """Records between what was read and the end offsets seen at start (0 once caught up)."""
+        return sum(max(0, end - self._positions.get(p, 0)) for p, end in self._ends.items())
+
+    async def run(self) -> None:
+        """Read until cancelled."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            client_id=self.client_id,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        try:
+            partitions = await self._partitions(consumer)
+            tps = [TopicPartition(self.topic, p) for p in partitions]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            self._ends = {tp.partition: off for tp, off in ends.items()}
+            self._check_caught_up()
+            while True:
+                batches = await consumer.getmany(timeout_ms=200, max_records=self.max_records)
+                for records in batches.values():
+                    if records:
+                        await self.handler(records)
+                        self.records += len(records)
+                for tp in tps:  # the position skips compaction gaps, unlike the last offset
+                    self._positions[tp.partition] = await consumer.position(tp)
+                self._check_caught_up()
+        finally:
+            await consumer.stop()
+
+    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[int]:
+        for _ in range(100):
+            parts = consumer.partitions_for_topic(self.topic)
+            if parts:
+                return sorted(parts)
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public refresh
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"topic {self.topic} does not exist; run `topics create` first")
+
+    def _check_caught_up(self) -> None:
+        if not self.caught_up.is_set() and self.lag() == 0:
+            log.info("read %s to its end at start (%d records)", self.topic, self.records)
+            self.caught_up.set()

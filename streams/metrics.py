@@ -1,0 +1,86 @@
+"""The worker's metrics: a closed, documented set of names on an injected registry.
+
+Nothing is created at import time: :class:`WorkerMetrics` registers every metric on the
+``CollectorRegistry`` it is given, so tests and several workers in one process never clash.
+All names start with ``interest_tracker_``; docs/operations.md lists them with their labels.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["LATENCY_BUCKETS", "WorkerMetrics"]
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+
+
+class WorkerMetrics:
+    """Every metric the worker exports. Attribute names mirror the metric names."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        p = "interest_tracker_"
+        self.events = Counter(
+            p + "events", "Events received, by type (valid ones).", ["type"], registry=registry
+        )
+        self.rejected = Counter(
+            p + "events_rejected",
+            "Input sent to the dead-letter topic, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.duplicates = Counter(
+            p + "events_duplicate",
+            "Events skipped because they were already applied (redelivery, resends).",
+            registry=registry,
+        )
+        self.batch_size = Histogram(
+            p + "batch_size",
+            "Events per processed batch.",
+            buckets=BATCH_BUCKETS,
+            registry=registry,
+        )
+        self.batch_duration = Histogram(
+            p + "batch_duration_seconds",
+            "Wall time to process one batch, outputs flushed included.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.batch_retries = Counter(
+            p + "batch_retries", "Batches retried after a transient failure.", registry=registry
+        )
+        self.publish_latency = Histogram(
+            p + "event_to_publish_seconds",
+            "Event time of a user's newest event to the publication of their recommendation.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.users_tracked = Gauge(
+            p + "users_tracked", "Users whose state this worker holds.", registry=registry
+        )
+        self.items = Gauge(p + "catalog_items", "Items in the catalog.", registry=registry)
+        self.recommendations = Counter(
+            p + "recommendations_published", "Recommendations published.", registry=registry
+        )
+        self.alerts = Counter(
+            p + "drift_alerts_published",
+            "Interest-drift alerts published, by severity.",
+            ["severity"],
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            p + "consumer_lag",
+            "Messages behind the end of each assigned partition.",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.recovery_remaining = Gauge(
+            p + "table_recovery_remaining",
+            "Changelog messages left to read before the state tables are recovered.",
+            registry=registry,
+        )
+        self.signal_deltas = Counter(
+            p + "signal_deltas_applied",
+            "Global-signal delta messages applied (co-visitation, trending).",
+            registry=registry,
+        )
