@@ -88,7 +88,7 @@ class BroadcastReader:
             parts = consumer.partitions_for_topic(self.topic)
             if parts:
                 return sorted(parts)
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public refresh
+            await consumer.topics()  # refreshes the cluster metadata
             await asyncio.sleep(0.1)
         raise RuntimeError(f"topic {self.topic} does not exist; run `topics create` first")
 
