@@ -48,29 +48,44 @@ def dedupe(texts: Sequence[str]) -> tuple[list[str], npt.NDArray[np.intp]]:
     return list(index), inverse
 
 
-def plan_chunks(lengths: Sequence[int], *, token_budget: int, max_batch_size: int) -> list[Chunk]:
+def plan_chunks(
+    lengths: Sequence[int],
+    *,
+    token_budget: int,
+    max_batch_size: int,
+    min_fill: float = 0.5,
+) -> list[Chunk]:
     """Split ``range(len(lengths))`` into forward passes, longest texts first.
 
     Each chunk holds at most ``max_batch_size`` indices and, padded to its longest text, at most
     ``token_budget`` tokens (``len(chunk) * max(lengths[chunk]) <= token_budget``); a text longer
-    than the whole budget gets a chunk of its own. Every index appears in exactly one chunk.
-    Longest first means the largest activation is met on the first pass (an out-of-memory
-    shows up at once) and texts of similar length share a batch (little padding).
+    than the whole budget gets a chunk of its own. A text shorter than ``min_fill`` × the
+    chunk's longest starts a new chunk, so padding never more than doubles (at the default
+    0.5) the cost of a text; ``min_fill=0`` packs purely by budget. Every index appears in
+    exactly one chunk. Longest first means the largest activation is met on the first pass
+    (an out-of-memory shows up at once) and texts of similar length share a batch.
 
     >>> [c.tolist() for c in plan_chunks([3, 10, 4, 9], token_budget=20, max_batch_size=8)]
     [[1, 3], [2, 0]]
+    >>> [c.tolist() for c in plan_chunks([3, 10, 4], token_budget=99, max_batch_size=8)]
+    [[1], [2, 0]]
     """
-    if token_budget < 1 or max_batch_size < 1:
+    if token_budget < 1 or max_batch_size < 1 or not 0.0 <= min_fill <= 1.0:
         raise EncoderConfigError(
-            f"token_budget and max_batch_size must be >= 1, got {token_budget}, {max_batch_size}"
+            f"need token_budget, max_batch_size >= 1 and 0 <= min_fill <= 1, "
+            f"got {token_budget}, {max_batch_size}, {min_fill}"
         )
     sizes = np.asarray(lengths, dtype=np.int64)
     order = np.argsort(-sizes, kind="stable").astype(np.intp)
+    ordered = sizes[order]
     chunks: list[Chunk] = []
     start, n = 0, len(order)
     while start < n:
-        longest = max(1, int(sizes[order[start]]))
+        longest = max(1, int(ordered[start]))
         size = max(1, min(max_batch_size, token_budget // longest, n - start))
+        # ordered is descending: count the leading texts still >= min_fill * longest
+        floor = min_fill * int(ordered[start])
+        size = max(1, int(np.count_nonzero(ordered[start : start + size] >= floor)))
         chunks.append(order[start : start + size])
         start += size
     return chunks

@@ -200,5 +200,5 @@ class CachedEncoder:
             self._metrics.cache_evictions.inc(evicted)
 
     def close(self) -> None:
-        """Close the cache (the wrapped encoder holds no resources that need closing)."""
+        """Close the cache. The wrapped encoder is its owner's to close (it may be shared)."""
         self._cache.close()

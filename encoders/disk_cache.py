@@ -90,9 +90,9 @@ class DiskEmbeddingCache:
                 )
             marks: list[tuple[int, bytes]] = []
             for k, v in db.items(from_key=_ACC):
-                if not k.startswith(_ACC):
+                if not (isinstance(k, bytes) and isinstance(v, bytes)) or not k.startswith(_ACC):
                     break
-                marks.append((_TICK.unpack(v)[0], k[len(_ACC) :]))
+                marks.append((int(_TICK.unpack(v)[0]), k[len(_ACC) :]))
         except CacheError:
             self.close()
             raise
@@ -134,7 +134,7 @@ class DiskEmbeddingCache:
         with self._lock:
             db = self._open_db()
             try:
-                raw = db.get([_VEC + k for k in keys])
+                raw: list[bytes | None] = db.get([_VEC + k for k in keys]) or []
             except Exception as exc:
                 raise CacheError(f"cannot read the embedding cache at {self._path}: {exc}") from exc
             out: list[Row | None] = []

@@ -12,9 +12,11 @@ name                                                      type       meaning
 ========================================================  =========  ==============================
 ``interest_tracker_encoder_batch_size``                   histogram  texts per forward pass
 ``interest_tracker_encoder_batch_tokens``                 histogram  padded tokens per forward pass
-``interest_tracker_encoder_batch_latency_seconds``        histogram  tokenize-to-vector time of one
-                                                                     forward pass (pad, forward,
-                                                                     pool, copy to host)
+``interest_tracker_encoder_batch_latency_seconds``        histogram  wall time of one forward pass
+                                                                     (pad, forward, pool); on CUDA,
+                                                                     where passes are queued
+                                                                     without waiting, a span's wall
+                                                                     time shared equally
 ``interest_tracker_encoder_texts_total``                  counter    texts run through the model
                                                                      (after dedupe and cache);
                                                                      ``rate()`` of it is texts/s
@@ -99,7 +101,9 @@ class EncoderMetrics:
             PREFIX + "cache_misses", "Texts not found in the embedding cache.", registry=registry
         )
         self.cache_evictions = Counter(
-            PREFIX + "cache_evictions", "Vectors evicted by the cache size bound.", registry=registry
+            PREFIX + "cache_evictions",
+            "Vectors evicted by the cache size bound.",
+            registry=registry,
         )
         self.oom_retries = Counter(
             PREFIX + "oom_retries",

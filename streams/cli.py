@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from streams.commands import produce, tail, topics
+from streams.commands import evaluate, generate, produce, replay, tail, topics, worker
 
 __all__ = ["app", "main"]
 
@@ -17,6 +17,10 @@ app = typer.Typer(
 app.add_typer(topics.app, name="topics")
 app.command("produce")(produce.produce)
 app.command("tail")(tail.tail)
+app.command("worker")(worker.worker)
+app.command("generate")(generate.generate)
+app.command("evaluate")(evaluate.evaluate)
+app.command("replay")(replay.replay)
 
 
 def main() -> None:

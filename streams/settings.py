@@ -52,7 +52,19 @@ class KafkaSettings(BaseSettings):
 class Settings(KafkaSettings):
     """Everything the worker and the commands can be configured with (``IT_*``)."""
 
+    app_id: str = Field("interest-tracker", description="consumer group and table namespace")
     state_dir: Path = Field(Path("data/state"), description="RocksDB tables and caches")
+    engine_config: Path | None = Field(None, description="EngineParams file (JSON or TOML)")
     metrics_host: str = "127.0.0.1"
-    metrics_port: int = 9464
+    metrics_port: int = Field(9464, ge=0, le=65535, description="0 = any free port")
     log_level: str = "INFO"
+    replication_factor: int = Field(1, ge=1, description="of the topics faust creates")
+    standby_replicas: int = Field(0, ge=0, description="faust table standby replicas")
+    batch_max_events: int = Field(2000, ge=1, description="a batch closes at this size ...")
+    batch_max_wait_s: float = Field(0.2, gt=0, description="... or after this long")
+    refresh_idle_s: float = Field(
+        2.0, gt=0, description="idle time after which recommendations are refreshed"
+    )
+    max_batch_attempts: int = Field(
+        8, ge=1, description="publishing attempts before the worker stops without committing"
+    )

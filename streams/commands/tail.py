@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
@@ -42,14 +43,14 @@ def _render(topic: str, body: dict[str, Any]) -> str:
 
 def follow(
     settings: KafkaSettings,
-    topic: str,
+    topics: Sequence[str],
     *,
     out: TextIO | None,
     idle_timeout: float,
     from_beginning: bool = True,
     max_messages: int = 0,
 ) -> int:
-    """Print or write every record of ``topic`` until ``idle_timeout`` seconds pass without one.
+    """Print or write every record of ``topics`` until ``idle_timeout`` seconds pass without one.
 
     ``idle_timeout <= 0`` follows forever (until Ctrl-C). Returns the number of records seen.
     """
@@ -60,13 +61,16 @@ def follow(
             "enable.auto.commit": False,
         }
     )
-    full = settings.topic(topic)
-    meta = consumer.list_topics(full, timeout=30).topics.get(full)
-    if meta is None or meta.error is not None:
-        consumer.close()
-        raise typer.BadParameter(f"topic {full} does not exist")
     start = OFFSET_BEGINNING if from_beginning else OFFSET_END
-    consumer.assign([TopicPartition(full, p, start) for p in meta.partitions])
+    assignment = []
+    for topic in topics:
+        full = settings.topic(topic)
+        meta = consumer.list_topics(full, timeout=30).topics.get(full)
+        if meta is None or meta.error is not None:
+            consumer.close()
+            raise typer.BadParameter(f"topic {full} does not exist")
+        assignment += [TopicPartition(full, p, start) for p in meta.partitions]
+    consumer.assign(assignment)
     seen, last = 0, time.monotonic()
     try:
         while idle_timeout <= 0 or time.monotonic() - last < idle_timeout:
@@ -80,7 +84,7 @@ def follow(
                 out.write(value.decode("utf-8", "replace") + "\n")
             else:
                 try:
-                    console.print(_render(topic, json.loads(value)), highlight=False)
+                    console.print(_render(msg.topic() or "", json.loads(value)), highlight=False)
                 except (ValueError, KeyError, TypeError):
                     console.print(repr(value[:200]))
             if max_messages and seen >= max_messages:
@@ -95,8 +99,9 @@ def follow(
 def tail(
     bootstrap: Bootstrap = DEFAULT,
     topic: Annotated[
-        str, typer.Option(help="recommendations | interest-drift | events.dlq (logical name).")
-    ] = "recommendations",
+        list[str] | None,
+        typer.Option(help="recommendations | interest-drift | events.dlq; repeat for several."),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Write JSON lines here instead.")] = None,
     idle_timeout: Annotated[
         float, typer.Option(help="Stop after this many idle seconds (0: never).")
@@ -107,6 +112,7 @@ def tail(
 ) -> None:
     """Follow an output topic."""
     settings = KafkaSettings(bootstrap=bootstrap)
+    topics = topic or ["recommendations"]
     if out is None:
         n = follow(
             settings, topic, out=None, idle_timeout=idle_timeout, from_beginning=from_beginning
@@ -116,4 +122,4 @@ def tail(
             n = follow(
                 settings, topic, out=f, idle_timeout=idle_timeout, from_beginning=from_beginning
             )
-    Console(stderr=True).print(f"{n} records from {settings.topic(topic)}")
+    Console(stderr=True).print(f"{n} records from {', '.join(map(settings.topic, topics))}")

@@ -36,11 +36,17 @@ def item_id(index: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SyntheticCatalog:
-    """Item records (JSON objects, index = item number), their leaves and popularity."""
+    """Item records (JSON objects, index = item number) and per item: leaf, noun, popularity.
+
+    ``noun`` indexes the leaf's noun list (``nouns_per_leaf[leaf]`` long): the product type
+    the item's title names.
+    """
 
     records: tuple[dict[str, Any], ...]
     leaf: IntArray
+    noun: IntArray
     popularity: FloatArray
+    nouns_per_leaf: IntArray
 
     @property
     def size(self) -> int:
@@ -48,7 +54,10 @@ class SyntheticCatalog:
         return len(self.records)
 
 
-def _a(word: str) -> str:
+def _a(word: str, noun: str) -> str:
+    """``word`` with the indefinite article ``noun`` needs (none for a plural noun)."""
+    if noun.endswith("s") and not noun.endswith("ss"):
+        return word
     return f"an {word}" if word[:1] in _VOWELS else f"a {word}"
 
 
@@ -72,11 +81,11 @@ def _describe(leaf: Leaf, picks: npt.NDArray[np.int64]) -> tuple[str, str, list[
     title = f"{brand} {_title_case(adj)} {_title_case(noun)}{suffix}"
     template = picks[6] % 3
     if template == 0:
-        desc = f"{_cap(_a(adj))} {noun} {attr}, made for {use}. Also great for {use2}."
+        desc = f"{_cap(_a(adj, noun))} {noun} {attr}, made for {use}. Also great for {use2}."
     elif template == 1:
         desc = f"This {adj} {noun} from {brand} is ideal for {use}. {_cap(noun)} {attr}."
     else:
-        desc = f"Designed for {use}: {_a(adj)} {noun} {attr}. A favourite for {use2}."
+        desc = f"Designed for {use}: {_a(adj, noun)} {noun} {attr}. A favourite for {use2}."
     mid = leaf.path.split("/")[1] if leaf.path.count("/") >= 1 else leaf.path
     tags = list(dict.fromkeys([leaf.name, adj, noun.rsplit(" ", 1)[-1], mid]))
     return title, desc, tags
@@ -109,8 +118,11 @@ def make_catalog(
                 "tags": tags,
             }
         )
+    n_nouns = np.array([len(lf.nouns) for lf in taxonomy.leaves], dtype=np.int64)
     return SyntheticCatalog(
         records=tuple(records),
         leaf=leaf.astype(np.int64),
+        noun=picks[:, 2] % n_nouns[leaf],
         popularity=weight / weight.sum(),
+        nouns_per_leaf=n_nouns,
     )

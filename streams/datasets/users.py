@@ -2,10 +2,16 @@
 
 Every user has a home top-level category (drawn by log-normal top weights) and, within it,
 ``prefs`` preferred leaves with Dirichlet(1) weights; with probability ``secondary`` the last
-preferred leaf is swapped for a leaf of another top (a side interest). Regime 1 equals regime 0
+preferred leaf is swapped for a leaf of another top: a side interest that gets ``side_share``
+of the sessions (the home leaves share the rest). Side interests are kept minor so that a
+planted switch, which moves *every* later session, stays distinguishable from them. Regime 1 equals regime 0
 except for the ``drift_fraction`` of users chosen to switch: their regime-1 home is another
 top-level category with freshly drawn leaves and weights. ``switch_frac`` in [0.3, 0.6] says
 where in the user's sessions the switch falls (the timeline turns it into a session index).
+
+Taste: within a leaf, a user prefers one product type (noun): the noun at index
+``(taste + leaf) % n_nouns(leaf)``. Text similarity sees it in the user's history; co-visitation
+only through other users of the same taste.
 
 Activity (visits per user) is log-normal around ``visits_mean`` (σ = 0.5), at least 4.
 """
@@ -41,6 +47,7 @@ class UserModel:
     pref_weights: FloatArray
     drifts: BoolArray
     switch_frac: FloatArray
+    taste: IntArray
 
     @property
     def count(self) -> int:
@@ -65,6 +72,7 @@ def make_users(
     *,
     prefs: int = 3,
     secondary: float = 0.3,
+    side_share: float = 0.15,
 ) -> UserModel:
     """Draw ``n_users`` users (``ValueError`` for impossible settings)."""
     n_tops = len(taxonomy.tops)
@@ -96,6 +104,9 @@ def make_users(
         )
         side_leaf = other_top * per_top + rng.integers(0, per_top, (n_users, 2))
         leaves[:, :, -1] = np.where(side, side_leaf, leaves[:, :, -1])
+        home = weights[:, :, :-1] / weights[:, :, :-1].sum(axis=2, keepdims=True)
+        weights[:, :, :-1] = np.where(side[:, :, None], home * (1 - side_share), weights[:, :, :-1])
+        weights[:, :, -1] = np.where(side, side_share, weights[:, :, -1])
     no_switch = ~drifts
     leaves[no_switch, 1] = leaves[no_switch, 0]
     weights[no_switch, 1] = weights[no_switch, 0]
@@ -106,4 +117,5 @@ def make_users(
         pref_weights=weights,
         drifts=drifts,
         switch_frac=np.where(drifts, rng.uniform(0.3, 0.6, n_users), np.nan),
+        taste=rng.integers(0, 1 << 30, n_users),
     )

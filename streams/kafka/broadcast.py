@@ -56,6 +56,7 @@ class BroadcastReader:
     async def run(self) -> None:
         """Read until cancelled."""
         consumer = AIOKafkaConsumer(
+            self.topic,  # no group: every partition is assigned to this consumer
             bootstrap_servers=self.bootstrap,
             group_id=None,
             enable_auto_commit=False,
@@ -64,9 +65,7 @@ class BroadcastReader:
         )
         await consumer.start()
         try:
-            partitions = await self._partitions(consumer)
-            tps = [TopicPartition(self.topic, p) for p in partitions]
-            consumer.assign(tps)
+            tps = await self._assignment(consumer)
             await consumer.seek_to_beginning(*tps)
             ends = await consumer.end_offsets(tps)
             self._ends = {tp.partition: off for tp, off in ends.items()}
@@ -83,12 +82,11 @@ class BroadcastReader:
         finally:
             await consumer.stop()
 
-    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[int]:
-        for _ in range(100):
-            parts = consumer.partitions_for_topic(self.topic)
-            if parts:
-                return sorted(parts)
-            await consumer.topics()  # refreshes the cluster metadata
+    async def _assignment(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        for _ in range(300):
+            tps = sorted(consumer.assignment())
+            if tps:
+                return tps
             await asyncio.sleep(0.1)
         raise RuntimeError(f"topic {self.topic} does not exist; run `topics create` first")
 

@@ -1,0 +1,115 @@
+"""Tokenize step: texts → token ids (truncated), and ids → one padded batch (numpy, no torch).
+
+Tokenizing once per call (not per batch) gives the lengths that batching sorts and chunks by;
+padding happens per chunk, to the chunk's longest text only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+import numpy.typing as npt
+from tokenizers import normalizers
+from transformers import PreTrainedTokenizerBase
+
+from encoders.errors import ModelLoadError
+
+__all__ = ["TokenBatch", "Tokenizer"]
+
+Ids = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenBatch:
+    """One padded batch (right padding): ``input_ids``, ``attention_mask`` and, for models that
+    take them, all-zero ``token_type_ids``; all ``int64`` of shape ``(texts, longest)``."""
+
+    input_ids: Ids
+    attention_mask: Ids
+    token_type_ids: Ids | None
+
+    @property
+    def padded_tokens(self) -> int:
+        """Texts × longest: the tokens the forward pass computes."""
+        return int(self.input_ids.size)
+
+
+class Tokenizer:
+    """A fast Hugging Face tokenizer configured the way sentence-transformers would.
+
+    ``max_length`` counts special tokens; ``prompt`` is prepended to every text;
+    ``lowercase`` adds a ``Lowercase`` normalizer if the tokenizer lacks one.
+    """
+
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        max_length: int,
+        prompt: str = "",
+        lowercase: bool = False,
+    ) -> None:
+        if not tokenizer.is_fast:
+            raise ModelLoadError(f"{type(tokenizer).__name__} is not a fast tokenizer")
+        if max_length < 2:
+            raise ModelLoadError(f"max_length must be >= 2, got {max_length}")
+        if tokenizer.pad_token_id is None:
+            raise ModelLoadError(f"{type(tokenizer).__name__} has no padding token")
+        if lowercase:
+            _add_lowercase(tokenizer)
+        self._tokenizer = tokenizer
+        self._max_length = max_length
+        self._prompt = prompt
+        self._pad_id = int(tokenizer.pad_token_id)
+        self._with_types = "token_type_ids" in tokenizer.model_input_names
+
+    @property
+    def max_length(self) -> int:
+        """Longest token sequence fed to the model (texts are truncated to it)."""
+        return self._max_length
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids per text, special tokens included, truncated to ``max_length``."""
+        if not texts:
+            return []
+        batch = [self._prompt + t for t in texts] if self._prompt else list(texts)
+        encoded = self._tokenizer(
+            batch,
+            add_special_tokens=True,
+            truncation=True,
+            max_length=self._max_length,
+            padding=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
+        ids: list[list[int]] = encoded["input_ids"]
+        return ids
+
+    def pad(self, ids: Sequence[Sequence[int]]) -> TokenBatch:
+        """One right-padded batch of ``ids`` (at least one sequence)."""
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        longest = int(lengths.max())
+        mask = (np.arange(longest)[None, :] < lengths[:, None]).astype(np.int64)
+        input_ids = np.full((len(ids), longest), self._pad_id, dtype=np.int64)
+        input_ids[mask.astype(bool)] = np.fromiter(
+            (t for x in ids for t in x), dtype=np.int64, count=int(lengths.sum())
+        )
+        types = np.zeros_like(input_ids) if self._with_types else None
+        return TokenBatch(input_ids=input_ids, attention_mask=mask, token_type_ids=types)
+
+
+def _add_lowercase(tokenizer: PreTrainedTokenizerBase) -> None:
+    backend = tokenizer.backend_tokenizer
+    current = backend.normalizer
+    members: list[Any] = (
+        list(cast("Iterable[Any]", current))
+        if isinstance(current, normalizers.Sequence)
+        else [current]
+    )
+    if any(isinstance(n, normalizers.Lowercase) for n in members):
+        return
+    chain = [normalizers.Lowercase(), *(n for n in members if n is not None)]
+    backend.normalizer = normalizers.Sequence(chain)

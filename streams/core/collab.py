@@ -1,0 +1,128 @@
+"""A batch's collaborative increments: co-visitation pairs and trending, as ``SignalDeltas``.
+
+Co-visitation: each applied event is paired with the previous ``covis.window_events`` events
+of the same user (the remembered recent items first, then the batch's, in arrival order)
+that are at most ``covis.window_ms`` apart, with weight
+``sqrt(collab_a · collab_b) · 2^(−|Δt| / gap_half_life)``, stored at the batch's reference time
+at the pair's later event time, in both directions. Same-item pairs and zero collaborative
+weights (``dislike``) are skipped. Trending: each event adds its collaborative weight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from state.catalog import Catalog
+from state.signals import SignalDeltas
+from state.user import UserState
+from streams.core.arrays import EventArrays
+from streams.core.params import EngineParams
+
+__all__ = ["RowDeltas", "collab_deltas"]
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class RowDeltas:
+    """Increments addressed by catalog rows (this process); ``to_ids`` names them."""
+
+    t_ref: int
+    pop_rows: I64
+    pop_w: F64
+    pair_a: I64
+    pair_b: I64
+    pair_w: F64
+
+    def to_ids(self, catalog: Catalog) -> SignalDeltas:
+        """The same increments addressed by item id (for other workers)."""
+        rows = np.concatenate([self.pop_rows, self.pair_a, self.pair_b])
+        uniq = np.unique(rows)
+        ids = catalog.ids
+        return SignalDeltas(
+            t_ref=self.t_ref,
+            items=tuple(ids[r] for r in uniq.tolist()),
+            pop_item=np.searchsorted(uniq, self.pop_rows),
+            pop_w=self.pop_w,
+            pair_a=np.searchsorted(uniq, self.pair_a),
+            pair_b=np.searchsorted(uniq, self.pair_b),
+            pair_w=self.pair_w,
+        )
+
+
+def _sequences(
+    ea: EventArrays, states: Sequence[UserState], catalog: Catalog, window: int
+) -> tuple[I64, I64, I64, F64, I64]:
+    """``(user, row, ts, collab, is_new)`` of history tails followed by the batch events."""
+    index = catalog.index
+    h_user: list[int] = []
+    h_row: list[int] = []
+    h_ts: list[int] = []
+    h_w: list[float] = []
+    for u, st in enumerate(states):
+        k = min(window, len(st.recent_items))
+        if k:
+            h_user.extend([u] * k)
+            h_row.extend(index.get(i, -1) for i in st.recent_items[-k:])
+            h_ts.extend(st.recent_ts[-k:])
+            h_w.extend(st.recent_w[-k:])
+    user = np.concatenate([np.asarray(h_user, np.int64), ea.user])
+    order = np.argsort(user, kind="stable")
+    row = np.concatenate([np.asarray(h_row, np.int64), ea.row])[order]
+    ts = np.concatenate([np.asarray(h_ts, np.int64), ea.ts])[order]
+    w = np.concatenate([np.asarray(h_w, np.float64), ea.collab])[order]
+    new = np.concatenate([np.zeros(len(h_user), np.int64), np.ones(ea.n, np.int64)])[order]
+    return user[order], row, ts, w, new
+
+
+def collab_deltas(
+    ea: EventArrays, states: Sequence[UserState], catalog: Catalog, params: EngineParams
+) -> RowDeltas:
+    """Co-visitation and trending increments of the batch (states: before the batch)."""
+    cp, tp = params.covis, params.trending
+    t_ref = int(ea.ts.max())
+    ok = (ea.row >= 0) & (ea.collab > 0.0)
+    pop_rows = ea.row[ok]
+    pop_w = ea.collab[ok] * np.exp2((ea.ts[ok] - t_ref) / tp.half_life_ms)
+    user, row, ts, w, new = _sequences(ea, states, catalog, cp.window_events)
+    p = np.flatnonzero(new)
+    a_parts: list[I64] = []
+    b_parts: list[I64] = []
+    w_parts: list[F64] = []
+    for lag in range(1, cp.window_events + 1):
+        q = p - lag
+        valid = q >= 0
+        pv, qv = p[valid], q[valid]
+        dt = np.abs(ts[pv] - ts[qv])
+        keep = (
+            (user[qv] == user[pv])
+            & (row[pv] >= 0)
+            & (row[qv] >= 0)
+            & (row[pv] != row[qv])
+            & (w[pv] > 0.0)
+            & (w[qv] > 0.0)
+            & (dt <= cp.window_ms)
+        )
+        pv, qv, dt = pv[keep], qv[keep], dt[keep]
+        later = np.maximum(ts[pv], ts[qv])
+        weight = (
+            np.sqrt(w[pv] * w[qv])
+            * np.exp2(-dt / cp.gap_half_life_ms)
+            * np.exp2((later - t_ref) / cp.half_life_ms)
+        )
+        a_parts += [row[pv], row[qv]]
+        b_parts += [row[qv], row[pv]]
+        w_parts += [weight, weight]
+    return RowDeltas(
+        t_ref,
+        pop_rows,
+        pop_w,
+        np.concatenate(a_parts) if a_parts else np.zeros(0, np.int64),
+        np.concatenate(b_parts) if b_parts else np.zeros(0, np.int64),
+        np.concatenate(w_parts) if w_parts else np.zeros(0),
+    )

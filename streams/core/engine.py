@@ -1,0 +1,249 @@
+"""``Engine``: one batch of raw messages through the core; recommendations on demand.
+
+A batch runs: parse and validate (:mod:`streams.core.contract`) → upsert new or changed
+inline items and encode them together with the events' texts (one encoder call) → admit
+per user (:mod:`streams.core.admission`: duplicates, lateness, future, unknown items) →
+numpy over all admitted events (:mod:`streams.core.interests`, :mod:`streams.core.drifting`,
+:mod:`streams.core.collab`) → record marks → recommend once per touched user. Per-user
+semantics are sequential in arrival order, so the state does not depend on batch cuts, and
+the decayed sums do not depend on the arrival order at all. No I/O, no clock: ``now_ms`` is
+an argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from encoders.protocol import TextEncoder
+from state.catalog import Catalog
+from state.signals import SignalDeltas, Signals
+from state.store import MemoryUserStore, UserStore
+from state.user import UserState
+from streams.core.admission import UserBatch, admit, commit_marks
+from streams.core.arrays import TypeTable, build_arrays
+from streams.core.collab import collab_deltas
+from streams.core.contract import EventParser, ItemParser
+from streams.core.drifting import detect_drift
+from streams.core.errors import EngineError
+from streams.core.events import Event, Item
+from streams.core.interests import apply_interests, apply_memories, contributions
+from streams.core.items import changed_items, encode_and_upsert
+from streams.core.messages import Message
+from streams.core.outputs import DriftAlert, Recommendation, Rejection
+from streams.core.params import EngineParams
+from streams.core.recommender import Recommender
+
+__all__ = ["BatchResult", "Engine", "ItemResult"]
+
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one :meth:`Engine.process` call produced."""
+
+    recommendations: list[Recommendation] = field(default_factory=list)
+    alerts: list[DriftAlert] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    applied: int = 0
+    duplicates: int = 0
+    item_upserts: list[Item] = field(default_factory=list)
+    signal_deltas: SignalDeltas = field(default_factory=SignalDeltas)
+
+
+@dataclass(slots=True)
+class ItemResult:
+    """What one :meth:`Engine.apply_items` call did."""
+
+    upserted: list[Item] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+class Engine:
+    """The interest engine (framework-free). Not thread-safe: one batch at a time."""
+
+    def __init__(
+        self,
+        params: EngineParams,
+        encoder: TextEncoder,
+        users: UserStore | None = None,
+        catalog: Catalog | None = None,
+        signals: Signals | None = None,
+    ) -> None:
+        self.params = params
+        self.encoder = encoder
+        self.users: UserStore = MemoryUserStore() if users is None else users
+        self.catalog = (
+            Catalog(encoder.dim, params.limits.max_category_depth) if catalog is None else catalog
+        )
+        if self.catalog.dim != encoder.dim:
+            raise EngineError(f"catalog dim {self.catalog.dim} != encoder dim {encoder.dim}")
+        self.signals = (
+            Signals(
+                params.covis.half_life_ms,
+                params.covis.max_neighbors,
+                params.trending.half_life_ms,
+                params.decay.rebase_exponent,
+            )
+            if signals is None
+            else signals
+        )
+        self._events = EventParser(params.limits, frozenset(params.event_types))
+        self._items = ItemParser(params.limits)
+        self._types = TypeTable.of(params)
+        self._recommender = Recommender(params, self.catalog, self.signals)
+        self._watermark = -1
+
+    @property
+    def watermark_ms(self) -> int:
+        """The newest event time applied so far (``-1`` before any)."""
+        return self._watermark
+
+    def _new_state(self, user_id: str) -> UserState:
+        return UserState.new(user_id, self.catalog.dim)
+
+    def _known(self, item_id: str) -> bool:
+        return self.catalog.fingerprint(item_id) is not None
+
+    def apply_items(self, messages: Sequence[Message]) -> ItemResult:
+        """Upsert or delete catalog items (one encoder call for the new or changed ones)."""
+        res = ItemResult()
+        items: list[Item] = []
+        for msg in messages:
+            parsed = self._items(msg)
+            if isinstance(parsed, Rejection):
+                res.rejections.append(parsed)
+            else:
+                items.append(parsed)
+        # Apply in order: an upsert after a delete revives, a delete after an upsert removes.
+        final: dict[str, Item] = {}
+        for it in items:
+            final[it.item_id] = it
+        changed = changed_items([it for it in final.values() if not it.deleted], self.catalog)
+        encode_and_upsert(changed, [], self.catalog, self.encoder)
+        res.upserted = changed
+        for it in final.values():
+            if it.deleted and self.delete_item(it.item_id):
+                res.deleted.append(it.item_id)
+        res.unchanged = len(items) - len(res.upserted) - len(res.deleted)
+        return res
+
+    def process(
+        self, messages: Sequence[Message], now_ms: int | None = None, recommend: bool = True
+    ) -> BatchResult:
+        """Apply one batch of raw event messages.
+
+        ``now_ms``: the caller's clock for the ``future_ts`` rule (``None``: no check).
+        ``recommend=False`` skips the per-user recommendations (replay ``--emit final``).
+        """
+        res = BatchResult()
+        parsed: list[tuple[Event, Message]] = []
+        parse = self._events
+        for msg in messages:
+            ev = parse(msg)
+            if isinstance(ev, Rejection):
+                res.rejections.append(ev)
+            else:
+                parsed.append((ev, msg))
+        inline = [ev.item for ev, _ in parsed if ev.item is not None]
+        changed = changed_items(inline, self.catalog) if inline else []
+        texts = list(dict.fromkeys(ev.text for ev, _ in parsed if ev.text))
+        text_vecs = encode_and_upsert(changed, texts, self.catalog, self.encoder)
+        res.item_upserts = changed
+        if self.params.accept_unknown_items:
+            self.catalog.ensure_rows([ev.item_id for ev, _ in parsed])
+        batches, rejected, res.duplicates = admit(
+            parsed, self.users, self._new_state, self.params, known=self._known, now_ms=now_ms
+        )
+        res.rejections += rejected
+        busy = [ub for ub in batches if ub.events]
+        if busy:
+            try:
+                res.alerts, deltas = self._apply(busy, texts, text_vecs)
+            except (ValueError, IndexError, FloatingPointError) as exc:
+                users = ", ".join(ub.state.user_id for ub in busy[:5])
+                raise EngineError(f"batch failed for users {users}...: {exc}") from exc
+            res.signal_deltas = deltas
+            res.applied = sum(len(ub.events) for ub in busy)
+        for ub in batches:
+            commit_marks(ub, self.params.idempotency.event_id_window)
+            self.users.put(ub.state)
+        if recommend and busy:
+            states = [ub.state for ub in busy]
+            res.recommendations = self._recommender.recommend(
+                states, [s.user_id for s in states], [s.watermark for s in states]
+            )
+        return res
+
+    def _apply(
+        self, busy: list[UserBatch], texts: list[str], text_vecs: npt.NDArray[np.float32]
+    ) -> tuple[list[DriftAlert], SignalDeltas]:
+        states = [ub.state for ub in busy]
+        text_rows = {t: i for i, t in enumerate(texts)}
+        ea = build_arrays([ub.events for ub in busy], self.catalog, self._types, text_rows)
+        deltas = collab_deltas(ea, states, self.catalog, self.params)
+        c = contributions(ea, states, self.catalog, text_vecs, self.params)
+        alerts = detect_drift(ea, states, self.catalog, c, self.params.drift)
+        apply_interests(ea, states, self.catalog, c, self.params)
+        apply_memories(ea, states, self.catalog, self.params)
+        self._watermark = max(self._watermark, int(ea.ts.max()))
+        if self.params.apply_signals_locally:
+            self.signals.apply_rows(
+                deltas.t_ref,
+                pop_rows=deltas.pop_rows,
+                pop_w=deltas.pop_w,
+                pair_a=deltas.pair_a,
+                pair_b=deltas.pair_b,
+                pair_w=deltas.pair_w,
+            )
+        return alerts, deltas.to_ids(self.catalog)
+
+    def apply_signal_deltas(self, deltas: SignalDeltas) -> None:
+        """Apply increments published by any worker (this one's included)."""
+        self.signals.apply(deltas, self.catalog)
+
+    def recommend(self, user_ids: Sequence[str], now_ms: int | None = None) -> list[Recommendation]:
+        """Recommendations for ``user_ids`` (unknown users: trending), stamped ``now_ms``.
+
+        ``now_ms=None`` stamps each with the user's newest event time (the engine's
+        watermark for unknown users). Scores are scale-free, so ``now_ms`` does not change
+        the ranking.
+        """
+        states = [self.users.get(u) for u in user_ids]
+        ts = [
+            (now_ms if now_ms is not None else (s.watermark if s is not None else self._watermark))
+            for s in states
+        ]
+        return self._recommender.recommend(states, user_ids, ts)
+
+    def score_users(self, user_ids: Sequence[str]) -> tuple[list[str], F64]:
+        """``(item ids, scores (users, items))`` over the whole catalog (evaluation).
+
+        No exclusion, no diversity; ``-inf`` for deleted and placeholder items.
+        """
+        states = [self.users.get(u) for u in user_ids]
+        return list(self.catalog.ids), self._recommender.score_users(states)
+
+    def score_items(self, user_id: str, now_ms: int | None = None) -> tuple[list[str], F64]:
+        """``(item ids, scores)`` of every catalog item for one user (see :meth:`score_users`)."""
+        ids, scores = self.score_users([user_id])
+        return ids, scores[0]
+
+    def forget_user(self, user_id: str) -> None:
+        """Erase everything the engine remembers about ``user_id`` (its state)."""
+        self.users.delete(user_id)
+
+    def delete_item(self, item_id: str) -> bool:
+        """Remove an item: never recommended again, dropped from the signals."""
+        row = self.catalog.row(item_id)
+        if not self.catalog.delete(item_id):
+            return False
+        assert row is not None
+        self.signals.forget(row)
+        return True

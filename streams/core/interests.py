@@ -1,0 +1,170 @@
+"""Apply a batch's events to the users' interests: vectors, categories, item memories.
+
+Exact decay on event time (:mod:`state.decay`): every user is first rebased if the batch's
+newest event would overflow the stored sums, then each event adds ``w · 2^((t − t_ref)/h)``
+times its item vector (plus ``text_weight`` times its text vector) to the short and long sums,
+and the same amounts to every category node of its item's path. Vectors: one gather, one
+multiply and one ``np.add.reduceat`` for all users at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from state.catalog import Catalog
+from state.decay import new_reference
+from state.user import UserState
+from streams.core.arrays import EventArrays
+from streams.core.params import EngineParams
+
+__all__ = ["Contributions", "apply_interests", "apply_memories", "contributions"]
+
+F64 = npt.NDArray[np.float64]
+F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class Contributions:
+    """Per-event stored amounts and the users' sums before the batch (for drift)."""
+
+    short: F64
+    long: F64
+    vectors: F64
+    """``(n, dim)``: item vector (+ text) of each event, unweighted."""
+    short_before: F64
+    long_before: F64
+    watermark: I64
+    """Each user's newest event time after the batch."""
+
+
+def _event_vectors(ea: EventArrays, catalog: Catalog, texts: F32, text_weight: float) -> F64:
+    rows = np.where(ea.row >= 0, ea.row, 0)
+    x = catalog.vectors[rows].astype(np.float64)
+    x[ea.row < 0] = 0.0
+    has = ea.text >= 0
+    if has.any():
+        x[has] += text_weight * texts[ea.text[has]]
+    return x
+
+
+def contributions(
+    ea: EventArrays,
+    states: Sequence[UserState],
+    catalog: Catalog,
+    texts: F32,
+    params: EngineParams,
+) -> Contributions:
+    """Rebase where needed (values unchanged), then each event's stored amounts."""
+    dp = params.decay
+    starts = ea.seg[:-1]
+    wm_old = np.fromiter((s.watermark for s in states), np.int64, len(states))
+    ref_old = np.fromiter((s.t_ref for s in states), np.int64, len(states))
+    wm = np.maximum(np.maximum.reduceat(ea.ts, starts), wm_old)
+    ref = new_reference(ref_old, wm, dp.short_half_life_ms, dp.rebase_exponent)
+    for u in np.flatnonzero(ref != ref_old).tolist():
+        states[u].rebase(int(ref[u]), dp.short_half_life_ms, dp.long_half_life_ms)
+    dt = (ea.ts - ref[ea.user]).astype(np.float64)
+    gs = ea.weight * np.exp2(dt / dp.short_half_life_ms)
+    gl = ea.weight * np.exp2(dt / dp.long_half_life_ms)
+    x = _event_vectors(ea, catalog, texts, params.text_weight)
+    s0 = np.stack([s.short for s in states])
+    l0 = np.stack([s.long for s in states])
+    return Contributions(gs, gl, x, s0, l0, wm)
+
+
+def apply_interests(
+    ea: EventArrays,
+    states: Sequence[UserState],
+    catalog: Catalog,
+    c: Contributions,
+    params: EngineParams,
+) -> None:
+    """Add the contributions to each user's vectors and category sums (mutates ``states``)."""
+    starts = ea.seg[:-1]
+    ds = np.add.reduceat(c.short[:, None] * c.vectors, starts, axis=0)
+    dl = np.add.reduceat(c.long[:, None] * c.vectors, starts, axis=0)
+    short = c.short_before + ds
+    long = c.long_before + dl
+    for u, st in enumerate(states):
+        st.short[...] = short[u]
+        st.long[...] = long[u]
+    _apply_categories(
+        ea, states, catalog, c.short, c.long, max_categories=params.limits.max_categories
+    )
+
+
+def _apply_categories(
+    ea: EventArrays,
+    states: Sequence[UserState],
+    catalog: Catalog,
+    gs: F64,
+    gl: F64,
+    *,
+    max_categories: int,
+) -> None:
+    rows = np.where(ea.row >= 0, ea.row, 0)
+    nodes = catalog.nodes[rows]
+    nodes[ea.row < 0] = -1
+    n_nodes = max(len(catalog.categories), 1)
+    depth_of = np.arange(nodes.shape[1], dtype=np.int64)
+    ev, level = np.nonzero(nodes >= 0)
+    if len(ev) == 0:
+        return
+    key = (ea.user[ev] * n_nodes + nodes[ev, level]) * nodes.shape[1] + depth_of[level]
+    ukey, inv = np.unique(key, return_inverse=True)
+    s = np.bincount(inv, weights=gs[ev], minlength=len(ukey))
+    lw = np.bincount(inv, weights=gl[ev], minlength=len(ukey))
+    depth = ukey % nodes.shape[1] + 1
+    rest = ukey // nodes.shape[1]
+    users, node = rest // n_nodes, rest % n_nodes
+    name = catalog.categories.name
+    for u, nd, d, a, b in zip(
+        users.tolist(), node.tolist(), depth.tolist(), s.tolist(), lw.tolist(), strict=True
+    ):
+        states[u].add_category(d, name(nd), a, b)
+    for u in np.unique(users).tolist():
+        if states[u].n_categories() > max_categories:
+            states[u].prune_categories(max_categories)
+
+
+def apply_memories(
+    ea: EventArrays, states: Sequence[UserState], catalog: Catalog, params: EngineParams
+) -> None:
+    """Recent items, consumed and disliked items, watermark and event count per user."""
+    limits = params.limits
+    ids = catalog.ids
+    seg = ea.seg.tolist()
+    ts, collab, weight = ea.ts.tolist(), ea.collab.tolist(), ea.weight.tolist()
+    rows = ea.row.tolist()
+    max_recent = limits.max_recent
+    for u, st in enumerate(states):
+        a, b = seg[u], seg[u + 1]
+        items = [ids[r] if r >= 0 else "" for r in rows[a:b]]
+        st.recent_items.extend(items)
+        st.recent_ts.extend(ts[a:b])
+        st.recent_w.extend(collab[a:b])
+        if len(st.recent_items) > max_recent:
+            del st.recent_items[:-max_recent]
+            del st.recent_ts[:-max_recent]
+            del st.recent_w[:-max_recent]
+        for item, w in zip(items, weight[a:b], strict=True):
+            if w > 0.0:
+                st.consumed[item] = None
+            elif w < 0.0:
+                st.disliked[item] = None
+        _bound(st.consumed, limits.max_consumed)
+        _bound(st.disliked, limits.max_disliked)
+        st.n_events += b - a
+        st.watermark = max(st.watermark, *ts[a:b])
+
+
+def _bound(memory: dict[str, None], limit: int) -> None:
+    excess = len(memory) - limit
+    if excess > 0:
+        for key in list(memory)[:excess]:
+            del memory[key]

@@ -1,0 +1,22 @@
+"""``Message``: one raw input record (a Kafka record, or one line of a file)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Message"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """The raw bytes and where they came from.
+
+    ``partition`` and ``offset`` are ``-1`` when unknown (files); offset marks are only kept
+    for messages that have both, so redelivered Kafka records are recognised.
+    """
+
+    value: bytes
+    key: bytes | None = None
+    topic: str = ""
+    partition: int = -1
+    offset: int = -1

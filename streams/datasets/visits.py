@@ -1,0 +1,124 @@
+"""Which item each visit is on: missions over bundles, leaf browsing, side interests, noise.
+
+Per session: a leaf drawn from the user's preferred leaves of the session's regime (by their
+weights); with probability ``mission_rate`` the session is a *mission* on a bundle anchored at
+that leaf (drawn by the bundle's total popularity; a leaf without bundles gives a browse
+session). Per visit, with probability ``noise`` an item drawn uniformly from the whole catalog
+(``NOISE``); otherwise in a mission a bundle member by popularity (``BUNDLE``, probability
+``bundle_focus``) or an item of the session leaf (``LEAF``); in a browse session an item of the
+session leaf (``LEAF``, 0.85) or of another preferred leaf (``SIDE``). Leaf items are drawn by
+Zipf popularity — so within a leaf popular items dominate — among the items of the user's
+preferred noun in that leaf with probability ``taste`` (``UserModel.taste``), else among all.
+
+``affinity`` in [0, 1] (how much the user likes what they see) drives click-through, dwell
+and ratings downstream: ``BUNDLE`` 0.9, ``LEAF`` 0.8, ``SIDE`` 0.6, ``NOISE`` 0.1, ± 0.1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from streams.datasets.bundles import Bundles
+from streams.datasets.catalog import SyntheticCatalog
+from streams.datasets.sampling import GroupSampler, IntArray
+from streams.datasets.sessions import SessionPlan
+from streams.datasets.users import UserModel
+
+__all__ = ["BUNDLE", "LEAF", "NOISE", "SIDE", "Visits", "choose_items"]
+
+BUNDLE, LEAF, SIDE, NOISE = 0, 1, 2, 3
+_AFFINITY = np.array([0.9, 0.8, 0.6, 0.1])
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Visits:
+    """Per visit: item, kind and affinity; per session: leaf and bundle (-1 = browse)."""
+
+    item: IntArray
+    kind: IntArray
+    affinity: FloatArray
+    session_leaf: IntArray
+    session_bundle: IntArray
+
+
+def _pick_pref(
+    users: UserModel, user: IntArray, regime: IntArray, rng: np.random.Generator
+) -> IntArray:
+    cum = np.cumsum(users.pref_weights[user, regime], axis=1)
+    col = (rng.random(user.size)[:, None] > cum).sum(axis=1)
+    col = np.minimum(col, cum.shape[1] - 1)
+    leaves: IntArray = users.pref_leaves[user, regime, col]
+    return leaves
+
+
+def choose_items(
+    plan: SessionPlan,
+    users: UserModel,
+    catalog: SyntheticCatalog,
+    bundles: Bundles,
+    rng: np.random.Generator,
+    *,
+    mission_rate: float,
+    bundle_focus: float,
+    noise: float,
+    taste: float,
+) -> Visits:
+    """Draw every visit's item (see the module docstring)."""
+    n_leaves = int(catalog.nouns_per_leaf.size)
+    s_user, s_regime = plan.session_user, plan.session_regime
+    session_leaf = _pick_pref(users, s_user, s_regime, rng)
+
+    member_pop = catalog.popularity[bundles.members]
+    bundle_pop = np.bincount(bundles.bundle_of_member(), member_pop, minlength=bundles.count)
+    by_anchor = GroupSampler(bundles.anchor, bundle_pop, n_groups=n_leaves)
+    mission = rng.random(s_user.size) < mission_rate
+    session_bundle = np.where(mission, by_anchor.sample(session_leaf, rng), -1)
+
+    v_sess = plan.visit_session
+    v_bundle = session_bundle[v_sess]
+    in_mission = v_bundle >= 0
+    r = rng.random(v_sess.size)
+    kind = np.where(
+        in_mission,
+        np.where(r < bundle_focus, BUNDLE, LEAF),
+        np.where(r < 0.85, LEAF, SIDE),
+    )
+    kind = np.where(rng.random(v_sess.size) < noise, NOISE, kind)
+
+    by_leaf = GroupSampler(catalog.leaf, catalog.popularity, n_groups=n_leaves)
+    nouns = catalog.nouns_per_leaf
+    width = int(nouns.max())
+    by_noun = GroupSampler(
+        catalog.leaf * width + catalog.noun, catalog.popularity, n_groups=nouns.size * width
+    )
+
+    def leaf_item(leaf: IntArray, user: IntArray) -> IntArray:
+        noun = (users.taste[user] + leaf) % nouns[leaf]
+        picked = by_noun.sample(leaf * width + noun, rng)
+        picked = np.where(rng.random(leaf.size) < taste, picked, -1)
+        return np.where(picked >= 0, picked, by_leaf.sample(leaf, rng))
+
+    in_bundle = GroupSampler(bundles.bundle_of_member(), member_pop, n_groups=bundles.count)
+    item = np.full(v_sess.size, -1, dtype=np.int64)
+    m = kind == BUNDLE
+    item[m] = bundles.members[in_bundle.sample(v_bundle[m], rng)]
+    m = kind == LEAF
+    item[m] = leaf_item(session_leaf[v_sess[m]], plan.visit_user[m])
+    m = kind == SIDE
+    side_leaf = _pick_pref(users, plan.visit_user[m], s_regime[v_sess[m]], rng)
+    item[m] = leaf_item(side_leaf, plan.visit_user[m])
+    m = (kind == NOISE) | (item < 0)
+    item[m] = rng.integers(0, catalog.size, int(m.sum()))
+    kind = np.where(m, NOISE, kind)
+    affinity = np.clip(_AFFINITY[kind] + rng.uniform(-0.1, 0.1, kind.size), 0.0, 1.0)
+    return Visits(
+        item=item,
+        kind=kind.astype(np.int64),
+        affinity=affinity,
+        session_leaf=session_leaf,
+        session_bundle=session_bundle.astype(np.int64),
+    )

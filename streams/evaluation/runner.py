@@ -1,0 +1,181 @@
+"""The evaluation run: hold out, train once, score the engine and its baselines side by side.
+
+1. The items are loaded and the events split (:mod:`streams.evaluation.split`: each user's
+   last positive event by event time is held out, with the user's later events and every
+   event on the held-out item).
+2. One engine is trained on the training lines in file order (:mod:`~.training`).
+3. Every method (:mod:`~.methods`) is the same trained state — the engine's user store,
+   catalog and signals shared by an ``Engine`` with other weights — scored with
+   ``Engine.score_users`` (the full-catalog scores of ``score_items``, a chunk of users at a
+   time). Items the product would not recommend to the user are excluded from the ranking:
+   what ``Recommender.view`` excludes (consumed, disliked) and what the catalog cannot
+   recommend (deleted). The held-out item is never excluded.
+4. Ranks are counted vectorised (:mod:`~.ranking`): full catalog, and against ``negatives``
+   uniformly sampled allowed items per user — drawn once per user from ``seed``, the same for
+   every method. Metrics (:mod:`~.metrics`) are averaged over users.
+
+Users whose held-out item the catalog cannot rank (unknown or deleted) are skipped. With
+``drift_truth``, the drift alerts raised while training are scored against the planted
+switches (:mod:`~.drift`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from streams.core.contract import EventParser
+from streams.core.engine import Engine
+from streams.core.events import Event
+from streams.core.messages import Message
+from streams.core.recommender import Recommender
+from streams.evaluation.drift import SwitchTruth, drift_detection
+from streams.evaluation.methods import METHODS, method_weights
+from streams.evaluation.metrics import hit_rate, ndcg
+from streams.evaluation.ranking import full_rank, sample_negatives, sampled_rank
+from streams.evaluation.report import EvalReport, MethodScores
+from streams.evaluation.split import HeldOut, holdout_split
+from streams.evaluation.training import Progress, TrainStats, load_items, train
+
+__all__ = ["EvalConfig", "run_evaluation"]
+
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class EvalConfig:
+    """The protocol's knobs."""
+
+    k: int = 10
+    negatives: int = 100
+    seed: int = 0
+    batch_size: int = 1000
+    item_batch_size: int = 512
+    min_train: int = 3
+    score_chunk: int = 128
+    methods: tuple[str, ...] = METHODS
+
+    def __post_init__(self) -> None:
+        if self.k < 1 or self.negatives < 1 or self.min_train < 1 or self.score_chunk < 1:
+            raise ValueError("k, negatives, min_train and score_chunk must be >= 1")
+        if not self.methods:
+            raise ValueError("at least one method")
+
+
+def run_evaluation(
+    engine: Engine,
+    items: Sequence[Message],
+    events: Sequence[Message],
+    *,
+    config: EvalConfig = EvalConfig(),
+    progress: Progress | None = None,
+    drift_truth: Sequence[SwitchTruth] | None = None,
+) -> EvalReport:
+    """Evaluate ``engine`` (fresh: no state yet) on an items and an events file's lines."""
+    for m in config.methods:
+        method_weights(m, engine.params.weights)  # fail on an unknown method before any work
+    stats = TrainStats()
+    load_items(engine, items, stats, config.item_batch_size, progress)
+    params = engine.params
+    parse = EventParser(params.limits, frozenset(params.event_types))
+    parsed = [e if isinstance(e, Event) else None for e in map(parse, events)]
+    split = holdout_split(parsed, min_train=config.min_train)
+    train_lines = [m for m, keep in zip(events, split.train.tolist(), strict=True) if keep]
+    train(engine, train_lines, stats, config.batch_size, progress)
+
+    ok = engine.catalog.recommendable()
+    index = engine.catalog.index
+    held = [h for h in split.held_out if (r := index.get(h.item_id)) is not None and ok[r]]
+    ranks = _rank_all(engine, held, config, progress)
+    scores = tuple(
+        MethodScores(
+            method=m,
+            users=len(held),
+            hr_full=_mean(hit_rate(g, t, config.k)),
+            ndcg_full=_mean(ndcg(g, t, config.k)),
+            hr_sampled=_mean(hit_rate(gs, ts, config.k)),
+            ndcg_sampled=_mean(ndcg(gs, ts, config.k)),
+        )
+        for m, (g, t, gs, ts) in ranks.items()
+    )
+    users = {e.user_id for e in parsed if e is not None}
+    return EvalReport(
+        k=config.k,
+        negatives=config.negatives,
+        seed=config.seed,
+        items=int(ok.sum()),
+        lines=len(events),
+        train_lines=len(train_lines),
+        rejected=stats.rejected,
+        duplicates=stats.duplicates,
+        users=len(users),
+        evaluated=len(held),
+        skipped=split.skipped_users + len(split.held_out) - len(held),
+        methods=scores,
+        drift=None
+        if drift_truth is None
+        else drift_detection(drift_truth, [(a.user_id, a.ts) for a in stats.alerts], users),
+    )
+
+
+def _mean(x: npt.NDArray[np.float64]) -> float:
+    return float(x.mean()) if x.size else 0.0
+
+
+def _excluded(engine: Engine, recommender: Recommender, users: Sequence[str]) -> np.ndarray:
+    """``(len(users), rows)``: what the product would not recommend to each user."""
+    ok = engine.catalog.recommendable()
+    out = np.broadcast_to(~ok, (len(users), ok.size)).copy()
+    for u, user in enumerate(users):
+        state = engine.users.get(user)
+        if state is not None:
+            out[u, recommender.view(state).excluded] = True
+    return out
+
+
+def _rank_all(
+    engine: Engine, held: Sequence[HeldOut], config: EvalConfig, progress: Progress | None
+) -> dict[str, tuple[I64, I64, I64, I64]]:
+    """Per method: (greater, ties) full-catalog and (greater, ties) sampled, per user."""
+    engines = {
+        m: Engine(
+            dataclasses.replace(engine.params, weights=method_weights(m, engine.params.weights)),
+            engine.encoder,
+            users=engine.users,
+            catalog=engine.catalog,
+            signals=engine.signals,
+        )
+        for m in config.methods
+    }
+    recommender = Recommender(engine.params, engine.catalog, engine.signals)
+    rng = np.random.default_rng(config.seed)
+    parts: dict[str, list[tuple[I64, I64, I64, I64]]] = {m: [] for m in config.methods}
+    index = engine.catalog.index
+    total = len(held) * len(engines)
+    for c0 in range(0, len(held), config.score_chunk):
+        chunk = held[c0 : c0 + config.score_chunk]
+        users = [h.user_id for h in chunk]
+        target = np.array([index[h.item_id] for h in chunk], dtype=np.int64)
+        excluded = _excluded(engine, recommender, users)
+        excluded[np.arange(len(chunk)), target] = False
+        negatives = sample_negatives(excluded, target, config.negatives, rng)
+        for n, (m, eng) in enumerate(engines.items()):
+            _ids, scores = eng.score_users(users)
+            parts[m].append(
+                (*full_rank(scores, target, excluded), *sampled_rank(scores, target, negatives))
+            )
+            if progress is not None:
+                progress("score", c0 * len(engines) + (n + 1) * len(chunk), total)
+    empty = np.zeros(0, dtype=np.int64)
+    return {
+        m: (
+            tuple(np.concatenate([p[i] for p in ps]) for i in range(4))  # type: ignore[misc]
+            if ps
+            else (empty, empty, empty, empty)
+        )
+        for m, ps in parts.items()
+    }

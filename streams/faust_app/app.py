@@ -1,0 +1,68 @@
+"""The faust App, its source and output topics, and the user-state table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+
+from streams.settings import Settings
+
+__all__ = ["EVENT_TOPICS", "FaustParts", "build_faust"]
+
+EVENT_TOPICS = ("events.click", "events.view", "events.purchase", "events")
+
+
+def _raw() -> faust.Schema:
+    return faust.Schema(
+        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+
+
+@dataclass(frozen=True)
+class FaustParts:
+    """What the runtime needs from faust."""
+
+    app: faust.App
+    events: faust.TopicT
+    users: faust.Table
+
+
+def build_faust(settings: Settings, *, partitions: int) -> FaustParts:
+    """The App: RocksDB tables under ``state_dir``, raw bytes everywhere, no faust web server.
+
+    ``partitions`` is the partition count of the event topics (the table's changelog gets the
+    same, so a user's state lives on the partition of the user's events).
+    """
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{h}" for h in settings.bootstrap.split(",")],
+        store="rocksdb://",
+        datadir=str(settings.state_dir),
+        web_enabled=False,
+        topic_disable_leader=True,
+        topic_partitions=partitions,
+        topic_replication_factor=settings.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_linger=0.005,
+        producer_compression_type="lz4",
+        broker_commit_every=settings.batch_max_events,
+        broker_commit_interval=1.0,
+        broker_max_poll_records=settings.batch_max_events,
+        stream_buffer_maxsize=max(4096, 4 * settings.batch_max_events),
+        stream_ack_exceptions=False,
+        table_standby_replicas=settings.standby_replicas,
+        worker_redirect_stdouts=False,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    events = app.topic(*(settings.topic(t) for t in EVENT_TOPICS), schema=_raw())
+    users = app.Table(
+        "users",
+        key_type=bytes,  # bytes types select faust's raw serializer for the store and changelog
+        value_type=bytes,
+        partitions=partitions,
+        help="Per-user interest state (state.codec bytes), keyed by user id.",
+    )
+    return FaustParts(app=app, events=events, users=users)

@@ -1,0 +1,45 @@
+"""``/metrics`` (Prometheus text) and ``/health`` (JSON) on the worker's event loop."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+__all__ = ["start_http"]
+
+
+async def start_http(
+    registry: CollectorRegistry, health: Callable[[], dict[str, Any]], host: str, port: int
+) -> tuple[web.AppRunner, int]:
+    """Serve until the returned runner is cleaned up; returns it and the bound port.
+
+    ``/health`` answers 200 when ``health()["status"] == "ok"``, else 503, with the dict as
+    JSON either way.
+    """
+
+    async def metrics(_: web.Request) -> web.Response:
+        body = generate_latest(registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_: web.Request) -> web.Response:
+        state = health()
+        return web.Response(
+            text=json.dumps(state),
+            content_type="application/json",
+            status=200 if state.get("status") == "ok" else 503,
+        )
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/health", healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]  # noqa: SLF001
+    bound = sockets[0].getsockname()[1] if sockets else port
+    return runner, int(bound)
