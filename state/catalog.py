@@ -1,6 +1,9 @@
 """``Catalog``: the items as rows of a matrix of unit ``float32`` vectors, with categories.
 
 Rows are process-local (assigned on first sight, never reused); ids are the stable names.
+Each row also has a *sketch*: its vector times a fixed random projection to ``SKETCH_DIM``
+dimensions (Johnson–Lindenstrauss; the same seed everywhere), for cheap approximate cosines
+in bulk (per-event drift scores); exact cosines use the vectors.
 A row can be *known* (it has a vector and a category: it was upserted) or a placeholder (a
 collaborative signal mentioned it first), and *alive* or deleted (a tombstone: the vector is
 zeroed and it is never recommended; a later upsert revives it). Nearest neighbours are exact,
@@ -17,12 +20,21 @@ import numpy.typing as npt
 from state.categories import CategoryIndex, category_nodes
 from state.errors import CatalogError
 
-__all__ = ["Catalog"]
+__all__ = ["SKETCH_DIM", "Catalog", "projection"]
+
+SKETCH_DIM = 32
 
 F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
+
+
+def projection(dim: int, k: int = SKETCH_DIM) -> F32:
+    """The fixed ``(dim, k)`` random projection of the sketches (seeded: stable everywhere)."""
+    rng = np.random.default_rng(20_240_101)
+    out: F32 = (rng.standard_normal((dim, k)) / np.sqrt(k)).astype(np.float32)
+    return out
 
 
 class Catalog:
@@ -39,6 +51,8 @@ class Catalog:
         self.fingerprints: list[int] = []
         self._cap = 0
         self.vectors = np.zeros((0, dim), np.float32)
+        self.projection = projection(dim)
+        self.sketches = np.zeros((0, SKETCH_DIM), np.float32)
         self.nodes = np.zeros((0, max_depth), np.int32)
         self.known = np.zeros(0, np.bool_)
         self.alive = np.zeros(0, np.bool_)
@@ -55,6 +69,9 @@ class Catalog:
         cap = max(need, 2 * self._cap, 16)
         vec = np.zeros((cap, self.dim), np.float32)
         vec[: self._cap] = self.vectors
+        sk = np.zeros((cap, SKETCH_DIM), np.float32)
+        sk[: self._cap] = self.sketches
+        self.sketches = sk
         nodes = np.full((cap, self.max_depth), -1, np.int32)
         nodes[: self._cap] = self.nodes
         known = np.zeros(cap, np.bool_)
@@ -106,6 +123,7 @@ class Catalog:
             raise CatalogError("item_ids, categories and fingerprints differ in length")
         rows = self.ensure_rows(item_ids)
         self.vectors[rows] = vectors
+        self.sketches[rows] = vectors @ self.projection
         for r, cat, fp in zip(rows.tolist(), categories, fingerprints, strict=True):
             path = category_nodes(cat)[: self.max_depth]
             self.nodes[r] = -1
@@ -125,6 +143,7 @@ class Catalog:
         self.alive[r] = False
         self.known[r] = False
         self.vectors[r] = 0.0
+        self.sketches[r] = 0.0
         self.version += 1
         return True
 

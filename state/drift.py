@@ -33,6 +33,8 @@ class DriftRule:
     exit: float
     min_evidence: int
     cooldown_ms: int
+    min_span_ms: int = 0
+    """The change must have lasted this long in event time (e.g. across a session gap)."""
 
 
 def drift_scores(
@@ -65,8 +67,9 @@ def step(state: DriftState, score: float, ts: int, rule: DriftRule) -> int:
 
     * ``score >= exit`` extends the streak (the change's evidence), else the streak and any
       episode end (hysteresis: an episode only ends below ``exit``).
-    * An alert fires when not in an episode, ``score >= enter``, ``streak >= min_evidence``
-      and the last alert is at least ``cooldown_ms`` old; the episode then begins.
+    * An alert fires when not in an episode, ``score >= enter``, ``streak >= min_evidence``,
+      the streak has lasted ``min_span_ms`` and the last alert is at least ``cooldown_ms`` old;
+      the episode then begins.
 
     >>> st, rule = DriftState(), DriftRule(0.5, 0.3, 2, 0)
     >>> [step(st, s, t, rule) for t, s in enumerate([0.1, 0.6, 0.7, 0.8, 0.4, 0.2, 0.6, 0.6])]
@@ -84,6 +87,7 @@ def step(state: DriftState, score: float, ts: int, rule: DriftRule) -> int:
         not state.in_episode
         and score >= rule.enter
         and state.streak >= rule.min_evidence
+        and ts - state.streak_start_ts >= rule.min_span_ms
         and (state.last_alert_ts < 0 or ts - state.last_alert_ts >= rule.cooldown_ms)
     ):
         state.in_episode = True

@@ -21,7 +21,12 @@ class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         p = "interest_tracker_"
         self.events = Counter(
-            p + "events", "Events received, by type (valid ones).", ["type"], registry=registry
+            p + "events", "Events received, by the type they claim.", ["type"], registry=registry
+        )
+        self.applied = Counter(
+            p + "events_applied",
+            "Events applied to user state (not rejected, not duplicates).",
+            registry=registry,
         )
         self.rejected = Counter(
             p + "events_rejected",

@@ -11,16 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from encoders.factory import build_encoder
-from encoders.settings import EncoderSettings
-from streams.core.config import load_params
-from streams.core.engine import Engine
-from streams.core.params import EngineParams
-from streams.datasets.files import read_lines, read_messages
-from streams.evaluation.drift import read_drift_truth
 from streams.evaluation.methods import METHODS
 from streams.evaluation.report import EvalReport
-from streams.evaluation.runner import EvalConfig, run_evaluation
 
 __all__ = ["evaluate"]
 
@@ -87,9 +79,9 @@ def evaluate(
         Path | None,
         typer.Option(exists=True, dir_okay=False, help="drift_truth.jsonl: score drift alerts."),
     ] = None,
-    methods: Annotated[
-        str, typer.Option(help="Comma-separated methods to compare.")
-    ] = ",".join(METHODS),
+    methods: Annotated[str, typer.Option(help="Comma-separated methods to compare.")] = ",".join(
+        METHODS
+    ),
     batch_size: Annotated[int, typer.Option(min=1, help="Events per engine batch.")] = 1000,
     min_train: Annotated[
         int, typer.Option(min=1, help="Fewest training events of an evaluated user.")
@@ -97,6 +89,16 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Train on all but each user's last positive event; rank the held-out items."""
+    # Imported here: the encoder pulls in torch, which `--help` and other commands do not need.
+    from encoders.factory import build_encoder
+    from encoders.settings import EncoderSettings
+    from streams.core.config import load_params
+    from streams.core.engine import Engine
+    from streams.core.params import EngineParams
+    from streams.datasets.files import read_lines, read_messages
+    from streams.evaluation.drift import read_drift_truth
+    from streams.evaluation.runner import EvalConfig, run_evaluation
+
     try:
         cfg = EvalConfig(
             k=k,
@@ -118,9 +120,13 @@ def evaluate(
         TimeElapsedColumn(),
         console=err,
     ) as bar:
-        tasks = {phase: bar.add_task(name, total=None) for phase, name in _PHASES.items()}
+        tasks = {p: bar.add_task(name, total=None, start=False) for p, name in _PHASES.items()}
+        started: set[str] = set()
 
         def progress(phase: str, done: int, total: int) -> None:
+            if phase not in started:
+                started.add(phase)
+                bar.start_task(tasks[phase])
             bar.update(tasks[phase], completed=done, total=total)
 
         report = run_evaluation(

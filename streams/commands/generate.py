@@ -67,6 +67,9 @@ def generate(
     span_days: Annotated[float, typer.Option(min=0.001, help="Days the events span.")] = (
         _D.span_days
     ),
+    deleted_items: Annotated[
+        int, typer.Option(min=0, help="Extra items upserted, then deleted (no events).")
+    ] = _D.deleted_items,
 ) -> None:
     """Generate items.jsonl, events.jsonl, drift_truth.jsonl, users_truth.jsonl, manifest.json."""
     try:
@@ -90,6 +93,7 @@ def generate(
             query_rate=query_rate,
             inline_fraction=inline_fraction,
             span_days=span_days,
+            deleted_items=deleted_items,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc

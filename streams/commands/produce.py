@@ -59,8 +59,13 @@ def produce_files(
     *,
     rate: float = 0.0,
     progress: bool = True,
+    single_topic: bool = False,
 ) -> dict[str, int]:
     """Send every line of ``items`` then ``events``; returns counts per logical topic.
+
+    ``single_topic`` sends every event to ``events`` instead of the per-type topics: Kafka
+    keeps a user's order only within one topic, so backfills that must be applied in file
+    order (replay identity) use one topic.
 
     Blocks until every record is acknowledged by the broker; raises ``RuntimeError`` if any
     delivery failed.
@@ -87,6 +92,8 @@ def produce_files(
             pacer = _Pacer(rate if router is route_event else 0.0)
             for n, line in enumerate(_lines(path), 1):
                 route: Route = router(line)
+                if single_topic and router is route_event:
+                    route = Route("events", route.key)
                 _send(producer, settings.topic(route.topic), route.key, line, on_delivery)
                 counts[route.topic] = counts.get(route.topic, 0) + 1
                 pacer.tick()
@@ -120,6 +127,12 @@ def produce(
     items: Annotated[Path | None, typer.Option(help="Items JSONL (to `items`).")] = None,
     events: Annotated[Path | None, typer.Option(help="Events JSONL (to the event topics).")] = None,
     rate: Annotated[float, typer.Option(help="Events per second; 0 = as fast as possible.")] = 0,
+    single_topic: Annotated[
+        bool,
+        typer.Option(
+            "--single-topic", help="All events to `events` (keeps each user's file order)."
+        ),
+    ] = False,
     generate: Annotated[
         bool, typer.Option("--generate", help="Generate a synthetic data set and send it.")
     ] = False,
@@ -142,6 +155,6 @@ def produce(
         console.print(f"generated {out}")
     if items is None and events is None:
         raise typer.BadParameter("give --items and/or --events, or --generate")
-    counts = produce_files(settings, items, events, rate=rate)
+    counts = produce_files(settings, items, events, rate=rate, single_topic=single_topic)
     for topic, n in sorted(counts.items()):
         console.print(f"{n:>9}  {settings.topic(topic)}")

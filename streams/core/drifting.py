@@ -2,9 +2,12 @@
 
 The short and long sums after each event are prefix sums of the per-event amounts (computed
 with one ``cumsum`` over the whole batch, each user's amounts first scaled to order one so the
-shared prefix sum loses no precision that matters); the category masses at ``drift.level``
-likewise. Scores come from :func:`state.drift.drift_scores`; only users whose scores reach the
-exit threshold (or who are mid-episode) run the sequential :func:`state.drift.step`.
+shared prefix sum loses no precision that matters), on the vectors' sketches (a fixed random
+projection, :attr:`state.catalog.Catalog.projection`: approximate cosines at a tenth of the
+cost); the category masses at ``drift.level`` likewise. An alert reports the exact cosine.
+Scores come from :func:`state.drift.drift_scores`; users with an event at or above ``enter``
+run the sequential :func:`state.drift.step`, the others' streaks advance in one pass (the same
+result: without ``enter`` no alert can fire).
 """
 
 from __future__ import annotations
@@ -25,16 +28,30 @@ from streams.core.params import DriftParams
 __all__ = ["detect_drift"]
 
 F64 = npt.NDArray[np.float64]
+F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 
 
-def _prefix(amounts: F64, before: F64, ea: EventArrays, scale: F64) -> F64:
-    """Per-event running sums ``before[u] + Σ_{j ≤ i} amounts[j]`` within each user."""
-    a = amounts * scale[ea.user][:, None]
-    cum = np.cumsum(a, axis=0)
+def _prefix(weights: F64, x: F32 | F64, before: F64, ea: EventArrays) -> F64:
+    """Per-event running sums ``before[u] + Σ_{j ≤ i} weights[j]·x[j]`` within each user.
+
+    Each user's terms are scaled by ``1 / max |weight|`` (cosines and shares are scale-free).
+    """
     starts = ea.seg[:-1]
+    scale = 1.0 / np.maximum(np.maximum.reduceat(np.abs(weights), starts), 1e-300)
+    a = (weights * scale[ea.user])[:, None] * x
+    cum = np.cumsum(a, axis=0)
     base = cum[starts] - a[starts]
-    return before[ea.user] * scale[ea.user][:, None] + cum - base[ea.user]
+    out: F64 = (before * scale[:, None])[ea.user] + cum - base[ea.user]
+    return out
+
+
+def _exact_cosine(c: Contributions, ea: EventArrays, u: int, i: int) -> float:
+    a = int(ea.seg[u])
+    s = c.short_before[u] + c.short[a : i + 1] @ c.vectors[a : i + 1]
+    lv = c.long_before[u] + c.long[a : i + 1] @ c.vectors[a : i + 1]
+    norm = float(np.linalg.norm(s) * np.linalg.norm(lv))
+    return float(np.dot(s, lv) / norm) if norm > 0.0 else 1.0
 
 
 def _category_masses(
@@ -64,6 +81,29 @@ def _category_masses(
         lut[nd] = vocab[catalog.categories.name(nd)]
     col = np.where(ev_node >= 0, lut[np.maximum(ev_node, 0)], -1)
     return list(vocab), ps, pl, col
+
+
+def _advance_streaks(
+    ea: EventArrays, states: Sequence[UserState], above_exit: npt.NDArray[np.bool_], users: I64
+) -> None:
+    """What :func:`state.drift.step` does to users none of whose events reach ``enter``."""
+    if len(users) == 0:
+        return
+    idx = np.arange(ea.n)
+    last_below = np.maximum.reduceat(np.where(above_exit, -1, idx), ea.seg[:-1])
+    ts = ea.ts
+    for u in users.tolist():
+        d = states[u].drift
+        a, b = int(ea.seg[u]), int(ea.seg[u + 1])
+        lb = int(last_below[u])
+        if lb < a:  # every event stays above exit: the streak goes on
+            if d.streak == 0:
+                d.streak_start_ts = int(ts[a])
+            d.streak += b - a
+        else:
+            d.streak = b - lb - 1
+            d.streak_start_ts = int(ts[lb + 1]) if d.streak else -1
+            d.in_episode = False
 
 
 def _severity(score: float, p: DriftParams) -> Severity:
@@ -99,20 +139,22 @@ def detect_drift(
     one_hot = np.zeros((ea.n, ps0.shape[1]))
     has = col >= 0
     one_hot[np.flatnonzero(has), col[has]] = 1.0
-    scale_s = 1.0 / np.maximum(np.maximum.reduceat(np.abs(c.short), ea.seg[:-1]), 1e-300)
-    scale_l = 1.0 / np.maximum(np.maximum.reduceat(np.abs(c.long), ea.seg[:-1]), 1e-300)
-    sk = _prefix(c.short[:, None] * c.vectors, c.short_before, ea, scale_s)
-    lk = _prefix(c.long[:, None] * c.vectors, c.long_before, ea, scale_l)
-    pk = _prefix(c.short[:, None] * one_hot, ps0, ea, scale_s)
-    qk = _prefix(c.long[:, None] * one_hot, pl0, ea, scale_l)
-    score, cos = drift_scores(sk, lk, pk, qk, p.vector_weight)
+    proj = catalog.projection.astype(np.float64)
+    sk = _prefix(c.short, c.sketches, c.short_before @ proj, ea)
+    lk = _prefix(c.long, c.sketches, c.long_before @ proj, ea)
+    pk = _prefix(c.short, one_hot, ps0, ea)
+    qk = _prefix(c.long, one_hot, pl0, ea)
+    score, _cos = drift_scores(sk, lk, pk, qk, p.vector_weight)
     score = np.where(eligible, score, 0.0)
     hot = np.zeros(len(states), bool)
     hot[np.unique(ea.user[score >= p.exit])] = True
-    rule = DriftRule(p.enter, p.exit, p.min_evidence, p.cooldown_ms)
+    may_alert = np.zeros(len(states), bool)
+    may_alert[np.unique(ea.user[score >= p.enter])] = True
+    _advance_streaks(ea, states, score >= p.exit, np.flatnonzero((hot | active) & ~may_alert))
+    rule = DriftRule(p.enter, p.exit, p.min_evidence, p.cooldown_ms, p.min_span_ms)
     alerts: list[DriftAlert] = []
     ts = ea.ts.tolist()
-    for u in np.flatnonzero(hot | active).tolist():
+    for u in np.flatnonzero(may_alert).tolist():
         st = states[u]
         for i in range(int(ea.seg[u]), int(ea.seg[u + 1])):
             evidence = step(st.drift, float(score[i]), ts[i], rule)
@@ -125,7 +167,7 @@ def detect_drift(
                         severity=_severity(float(score[i]), p),
                         from_categories=_top(names, qk[i], p.top_categories),
                         to_categories=_top(names, pk[i], p.top_categories),
-                        similarity=float(np.clip(cos[i], -1.0, 1.0)),
+                        similarity=float(np.clip(_exact_cosine(c, ea, u, i), -1.0, 1.0)),
                         evidence=evidence,
                     )
                 )

@@ -172,6 +172,8 @@ class Engine:
             res.signal_deltas = deltas
             res.applied = sum(len(ub.events) for ub in busy)
         for ub in batches:
+            if ub.is_new and not ub.events and not ub.marks:
+                continue  # nothing of this new user was applied: no state to keep
             commit_marks(ub, self.params.idempotency.event_id_window)
             self.users.put(ub.state)
         if recommend and busy:

@@ -34,22 +34,32 @@ class Contributions:
 
     short: F64
     long: F64
-    vectors: F64
+    vectors: F32
     """``(n, dim)``: item vector (+ text) of each event, unweighted."""
+    sketches: F32
+    """``(n, SKETCH_DIM)``: the same projected (:attr:`state.catalog.Catalog.projection`)."""
     short_before: F64
     long_before: F64
     watermark: I64
     """Each user's newest event time after the batch."""
 
 
-def _event_vectors(ea: EventArrays, catalog: Catalog, texts: F32, text_weight: float) -> F64:
+def _event_vectors(
+    ea: EventArrays, catalog: Catalog, texts: F32, text_weight: float
+) -> tuple[F32, F32]:
     rows = np.where(ea.row >= 0, ea.row, 0)
-    x = catalog.vectors[rows].astype(np.float64)
-    x[ea.row < 0] = 0.0
+    x = catalog.vectors[rows]
+    sk = catalog.sketches[rows]
+    missing = ea.row < 0
+    if missing.any():
+        x[missing] = 0.0
+        sk[missing] = 0.0
     has = ea.text >= 0
     if has.any():
-        x[has] += text_weight * texts[ea.text[has]]
-    return x
+        tv = np.float32(text_weight) * texts[ea.text[has]]
+        x[has] += tv
+        sk[has] += tv @ catalog.projection
+    return x, sk
 
 
 def contributions(
@@ -71,10 +81,10 @@ def contributions(
     dt = (ea.ts - ref[ea.user]).astype(np.float64)
     gs = ea.weight * np.exp2(dt / dp.short_half_life_ms)
     gl = ea.weight * np.exp2(dt / dp.long_half_life_ms)
-    x = _event_vectors(ea, catalog, texts, params.text_weight)
+    x, sk = _event_vectors(ea, catalog, texts, params.text_weight)
     s0 = np.stack([s.short for s in states])
     l0 = np.stack([s.long for s in states])
-    return Contributions(gs, gl, x, s0, l0, wm)
+    return Contributions(gs, gl, x, sk, s0, l0, wm)
 
 
 def apply_interests(
@@ -85,14 +95,14 @@ def apply_interests(
     params: EngineParams,
 ) -> None:
     """Add the contributions to each user's vectors and category sums (mutates ``states``)."""
-    starts = ea.seg[:-1]
-    ds = np.add.reduceat(c.short[:, None] * c.vectors, starts, axis=0)
-    dl = np.add.reduceat(c.long[:, None] * c.vectors, starts, axis=0)
-    short = c.short_before + ds
-    long = c.long_before + dl
+    x = c.vectors.astype(np.float64)
+    w = np.stack([c.short, c.long])
+    seg = ea.seg.tolist()
     for u, st in enumerate(states):
-        st.short[...] = short[u]
-        st.long[...] = long[u]
+        a, b = seg[u], seg[u + 1]
+        d = w[:, a:b] @ x[a:b]  # per-user (2, n_u) @ (n_u, dim): faster than a reduceat
+        np.add(c.short_before[u], d[0], out=st.short)
+        np.add(c.long_before[u], d[1], out=st.long)
     _apply_categories(
         ea, states, catalog, c.short, c.long, max_categories=params.limits.max_categories
     )

@@ -48,7 +48,7 @@ def _check(ok: bool, what: str) -> None:
 class DecayParams:
     """Half-lives of the user's short- and long-term interests (event time)."""
 
-    short_half_life_ms: int = 2 * HOUR_MS
+    short_half_life_ms: int = HOUR_MS
     long_half_life_ms: int = 30 * DAY_MS
     rebase_exponent: float = 60.0
     """Stored sums are rebased when an event's growth factor would exceed 2**rebase_exponent."""
@@ -170,14 +170,17 @@ class RecommendParams:
 
 @dataclass(frozen=True, slots=True)
 class DriftParams:
-    """Short-vs-long drift: score = w·(1 − cos)/2·2 blended with category total variation."""
+    """Drift score = vector_weight·(1 − cos(short, long)) + (1 − vector_weight)·TV(categories)."""
 
-    enter: float = 0.45
-    exit: float = 0.25
+    enter: float = 0.6
+    exit: float = 0.4
     min_evidence: int = 3
-    min_history: int = 10
+    min_span_ms: int = 3 * HOUR_MS
+    """How long (event time) the change must have lasted: > 0 trades delay for fewer alarms
+    on one-session excursions (a side interest)."""
+    min_history: int = 5
     cooldown_ms: int = DAY_MS
-    vector_weight: float = 0.5
+    vector_weight: float = 0.3
     level: int = 1
     top_categories: int = 3
     severity_medium: float = 0.6

@@ -2,10 +2,12 @@
 
 Every leaf has two *complement* leaves: one under the same top-level category but another
 mid-level one (where the tree has one), one under another top-level category (where there is
-one) — think running shoes → sports watch (electronics) and water bottle. A bundle has an
-anchor leaf (drawn in proportion to leaf size) and ``3..max_size`` members: half from the
-anchor leaf, the rest from one or both complements (so a bundle spans 2–3 leaves), each
-member drawn by the square root of its popularity, repeats dropped.
+one) — think running shoes → trail socks (same top) and a GPS watch (electronics). A bundle
+has an anchor leaf (drawn in proportion to leaf size) and ``3..max_size`` members: 60 % from
+the anchor leaf, the rest from the same-top complement, or — in ``cross_top`` of the bundles —
+alternately from both complements (so a bundle spans 2–3 leaves and sometimes 2 tops), each
+member drawn by the square root of its popularity, repeats dropped. Cross-top members stay a
+small share of a mission, so a mission does not look like an interest switch.
 
 Users on a mission visit the members of one bundle in one session; many users on the same
 bundle is what makes co-visitation carry signal that text similarity (which sees only the
@@ -69,8 +71,10 @@ def make_bundles(
     catalog: SyntheticCatalog,
     complements: IntArray,
     n_bundles: int,
-    max_size: int,
     rng: np.random.Generator,
+    *,
+    max_size: int,
+    cross_top: float = 0.35,
 ) -> Bundles:
     """``n_bundles`` bundles of 3..``max_size`` distinct items (see the module docstring)."""
     n_leaves = complements.shape[0]
@@ -79,12 +83,11 @@ def make_bundles(
     leaf_size = np.bincount(catalog.leaf, minlength=n_leaves).astype(np.float64)
     anchor = rng.choice(n_leaves, size=n_bundles, p=leaf_size / leaf_size.sum())
     size = rng.integers(3, max_size + 1, size=n_bundles)
-    n_anchor = (size + 1) // 2
-    two_complements = rng.random(n_bundles) < 0.5
-    first = rng.integers(0, 2, size=n_bundles)
+    n_anchor = np.ceil(0.6 * size).astype(np.int64)
+    two_complements = rng.random(n_bundles) < cross_top
     bundle = np.repeat(np.arange(n_bundles), size)
     pos = np.arange(bundle.size) - np.repeat(np.cumsum(size) - size, size)
-    col = np.where(two_complements[bundle], (first[bundle] + pos) % 2, first[bundle])
+    col = np.where(two_complements[bundle], (pos - n_anchor[bundle]) % 2, 0)
     leaf = np.where(pos < n_anchor[bundle], anchor[bundle], complements[anchor[bundle], col])
     by_leaf = GroupSampler(catalog.leaf, np.sqrt(catalog.popularity), n_groups=n_leaves)
     item = by_leaf.sample(leaf, rng)

@@ -106,7 +106,9 @@ def generate(params: GeneratorParams) -> SyntheticDataset:
     taxonomy = load_taxonomy(params.categories, params.fanout, params.depth)
     catalog = make_catalog(taxonomy, params.items, params.zipf, rngs[0])
     complements = make_complements(taxonomy, rngs[1])
-    bundles = make_bundles(catalog, complements, params.n_bundles, params.bundle_max_size, rngs[1])
+    bundles = make_bundles(
+        catalog, complements, params.n_bundles, rngs[1], max_size=params.bundle_max_size
+    )
     users = make_users(
         taxonomy,
         params.users,
@@ -122,6 +124,7 @@ def generate(params: GeneratorParams) -> SyntheticDataset:
         catalog,
         bundles,
         rngs[4],
+        leaf_tops=taxonomy.leaf_tops(),
         mission_rate=params.mission_rate,
         bundle_focus=params.bundle_focus,
         noise=params.noise,

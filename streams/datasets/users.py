@@ -4,10 +4,11 @@ Every user has a home top-level category (drawn by log-normal top weights) and, 
 ``prefs`` preferred leaves with Dirichlet(1) weights; with probability ``secondary`` the last
 preferred leaf is swapped for a leaf of another top: a side interest that gets ``side_share``
 of the sessions (the home leaves share the rest). Side interests are kept minor so that a
-planted switch, which moves *every* later session, stays distinguishable from them. Regime 1 equals regime 0
-except for the ``drift_fraction`` of users chosen to switch: their regime-1 home is another
-top-level category with freshly drawn leaves and weights. ``switch_frac`` in [0.3, 0.6] says
-where in the user's sessions the switch falls (the timeline turns it into a session index).
+planted switch, which moves *every* later session, stays distinguishable from them. Regime 1
+equals regime 0 except for the ``drift_fraction`` of users chosen to switch: their regime-1
+home is another top-level category with freshly drawn leaves and weights. ``switch_frac`` in
+[0.3, 0.6] says where in the user's sessions the switch falls (``sessions`` turns it into a
+session index).
 
 Taste: within a leaf, a user prefers one product type (noun): the noun at index
 ``(taste + leaf) % n_nouns(leaf)``. Text similarity sees it in the user's history; co-visitation
@@ -71,7 +72,7 @@ def make_users(
     rng: np.random.Generator,
     *,
     prefs: int = 3,
-    secondary: float = 0.3,
+    secondary: float = 0.2,
     side_share: float = 0.15,
 ) -> UserModel:
     """Draw ``n_users`` users (``ValueError`` for impossible settings)."""

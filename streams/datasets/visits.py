@@ -6,7 +6,9 @@ that leaf (drawn by the bundle's total popularity; a leaf without bundles gives 
 session). Per visit, with probability ``noise`` an item drawn uniformly from the whole catalog
 (``NOISE``); otherwise in a mission a bundle member by popularity (``BUNDLE``, probability
 ``bundle_focus``) or an item of the session leaf (``LEAF``); in a browse session an item of the
-session leaf (``LEAF``, 0.85) or of another preferred leaf (``SIDE``). Leaf items are drawn by
+session leaf (``LEAF``, 0.85) or of another preferred leaf (``SIDE``). Bundle members are drawn
+by popularity × their role: 1 in the anchor leaf, 0.6 in a same-top complement, 0.3 in an
+other-top one (the user came for the anchor; complements are add-ons). Leaf items are drawn by
 Zipf popularity — so within a leaf popular items dominate — among the items of the user's
 preferred noun in that leaf with probability ``taste`` (``UserModel.taste``), else among all.
 
@@ -62,6 +64,7 @@ def choose_items(
     bundles: Bundles,
     rng: np.random.Generator,
     *,
+    leaf_tops: IntArray,
     mission_rate: float,
     bundle_focus: float,
     noise: float,
@@ -72,7 +75,12 @@ def choose_items(
     s_user, s_regime = plan.session_user, plan.session_regime
     session_leaf = _pick_pref(users, s_user, s_regime, rng)
 
-    member_pop = catalog.popularity[bundles.members]
+    tops = leaf_tops[catalog.leaf[bundles.members]]
+    anchor = bundles.anchor[bundles.bundle_of_member()]
+    role = np.where(
+        catalog.leaf[bundles.members] == anchor, 1.0, np.where(tops == leaf_tops[anchor], 0.6, 0.3)
+    )
+    member_pop = catalog.popularity[bundles.members] * role
     bundle_pop = np.bincount(bundles.bundle_of_member(), member_pop, minlength=bundles.count)
     by_anchor = GroupSampler(bundles.anchor, bundle_pop, n_groups=n_leaves)
     mission = rng.random(s_user.size) < mission_rate

@@ -103,9 +103,12 @@ class WorkerRuntime:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
         self.ready = asyncio.Event()
         self.batches = 0
+        self.processed = 0
         self.last_batch_at = 0.0
         self.positions: dict[tuple[str, int], int] = {}
         self.dirty: dict[str, bytes] = {}  # user -> last published recommendation
+        self.last_signal_at = 0.0
+        self.owned: Callable[[], set[int]] = lambda: set(range(partitions))
         self._poison: list[DeadLetter] = []
         self._lock = asyncio.Lock()  # batches and refreshes never interleave
 
@@ -285,8 +288,10 @@ class WorkerRuntime:
         (and other workers') have arrived meanwhile. Run when the worker is idle."""
         async with self._lock:
             users = list(self.dirty)
+            owned = self.owned()  # users whose partition moved away are the new owner's
+            mine = [u for u in users if _partition_of(u.encode(), self.partitions) in owned]
             table = self.parts.users
-            prefetched = {u: v for u in users if (v := table.get(u.encode())) is not None}
+            prefetched = {u: v for u in mine if (v := table.get(u.encode())) is not None}
             stage = BatchStage(prefetched)
             recs = await self.in_engine(self._recommend, stage, sorted(prefetched))
             out = []
@@ -347,11 +352,17 @@ class WorkerRuntime:
         logging.shutdown()
         os._exit(70)
 
+    def idle_for(self) -> float:
+        """Seconds since the last batch or the last applied signal deltas."""
+        return time.monotonic() - max(self.last_batch_at, self.last_signal_at)
+
     def _observe(
         self, results: list[BatchResult], types: Counter[str], n: int, seconds: float
     ) -> None:
         m = self.metrics
         self.batches += 1
+        self.processed += n
+        self.metrics.applied.inc(sum(r.applied for r in results))
         self.last_batch_at = time.monotonic()
         m.batch_size.observe(n)
         m.batch_duration.observe(seconds)

@@ -96,6 +96,7 @@ def build_worker(settings: Settings, registry: CollectorRegistry | None = None) 
                 )
                 continue
             await rt.in_engine(engine.apply_signal_deltas, deltas)
+            rt.last_signal_at = time.monotonic()
             metrics.signal_deltas.inc()
 
     items_reader = BroadcastReader(
@@ -137,8 +138,8 @@ def build_worker(settings: Settings, registry: CollectorRegistry | None = None) 
         if (
             rt.dirty
             and rt.ready.is_set()
-            and time.monotonic() - rt.last_batch_at >= settings.refresh_idle_s
-            and signals_reader.lag() == 0
+            and rt.idle_for() >= settings.refresh_idle_s
+            and signals_reader.live_lag() == 0
         ):
             await rt.refresh()
 
@@ -152,6 +153,9 @@ def build_worker(settings: Settings, registry: CollectorRegistry | None = None) 
             "signals_caught_up": signals_reader.caught_up.is_set(),
             "recovering": recovering,
             "batches": rt.batches,
+            "processed": rt.processed,
+            "pending_refresh": len(rt.dirty),
+            "signals_lag": signals_reader.live_lag(),
             "partitions": sorted(f"{t}:{p}" for t, p in rt.positions),
         }
 
@@ -166,7 +170,15 @@ def build_worker(settings: Settings, registry: CollectorRegistry | None = None) 
         finally:
             await runner.cleanup()
 
-    app.interest_tracker_runtime = rt  # for tests and tools
+    event_topics = {settings.topic(t) for t in EVENT_TOPICS}
+
+    def owned() -> set[int]:
+        try:
+            return {tp.partition for tp in app.consumer.assignment() if tp.topic in event_topics}
+        except Exception:  # not assigned yet
+            return set()
+
+    rt.owned = owned
     return app
 
 

@@ -48,10 +48,20 @@ class BroadcastReader:
         self.records = 0
         self._positions: dict[int, int] = {}
         self._ends: dict[int, int] = {}
+        self._highwaters: dict[int, int] = {}
 
     def lag(self) -> int:
         """Records between what was read and the end offsets seen at start (0 once caught up)."""
         return sum(max(0, end - self._positions.get(p, 0)) for p, end in self._ends.items())
+
+    def live_lag(self) -> int:
+        """Records known to exist that are not handled yet (from the last fetch's highwater
+        marks; -1 before the first fetch)."""
+        if not self._highwaters:
+            return -1
+        return sum(
+            max(0, high - self._positions.get(p, 0)) for p, high in self._highwaters.items()
+        )
 
     async def run(self) -> None:
         """Read until cancelled."""
@@ -78,6 +88,10 @@ class BroadcastReader:
                         self.records += len(records)
                 for tp in tps:  # the position skips compaction gaps, unlike the last offset
                     self._positions[tp.partition] = await consumer.position(tp)
+                    high = consumer.highwater(tp)
+                    self._highwaters[tp.partition] = (
+                        high if high is not None else self._ends.get(tp.partition, 0)
+                    )
                 self._check_caught_up()
         finally:
             await consumer.stop()

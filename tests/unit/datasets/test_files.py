@@ -51,12 +51,13 @@ def test_every_event_line_passes_the_contract(small: Written) -> None:
     bad = [p for p in parsed if not isinstance(p, Event)]
     assert not bad, bad[:3]
     events = [p for p in parsed if isinstance(p, Event)]
-    assert len(events) == small.manifest["counts"]["lines"] == count_lines(
-        small.root / "events.jsonl"
+    assert (
+        len(events) == small.manifest["counts"]["lines"] == count_lines(small.root / "events.jsonl")
     )
     assert all(e.value is None or math.isfinite(e.value) for e in events)
     inline = [e for e in events if e.item is not None]
-    assert inline and all(e.item is not None and e.item.item_id == e.item_id for e in inline)
+    assert inline
+    assert all(e.item is not None and e.item.item_id == e.item_id for e in inline)
     assert any(e.text for e in events)
 
 
@@ -71,10 +72,12 @@ def test_type_mix_values_and_queries(small: Written) -> None:
     events = small.records("events.jsonl")
     types = Counter(r["type"] for r in events)
     assert types["view"] > types["click"] > types["add_to_cart"] > types["purchase"] > 0
-    assert types["rating"] > 0 and types["dislike"] > 0
+    assert types["rating"] > 0
+    assert types["dislike"] > 0
     assert set(types) == {"view", "click", "add_to_cart", "purchase", "rating", "dislike"}
     ratings = [r["value"] for r in events if r["type"] == "rating"]
-    assert set(ratings) <= {1, 2, 3, 4, 5} and all(isinstance(v, int) for v in ratings)
+    assert set(ratings) <= {1, 2, 3, 4, 5}
+    assert all(isinstance(v, int) for v in ratings)
     assert all(r["value"] > 0 for r in events if r["type"] == "view")
     with_text = [r for r in events if "text" in r]
     assert all(r["type"] == "view" and r["text"].strip() for r in with_text)

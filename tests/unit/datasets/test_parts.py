@@ -31,7 +31,8 @@ def test_group_sampler_draws_inside_the_requested_group(groups: list[int], seed:
         has_weight = bool(weights[g == r].sum() > 0)
         assert (e >= 0) == has_weight
         if e >= 0:
-            assert g[e] == r and weights[e] > 0
+            assert g[e] == r
+            assert weights[e] > 0
 
 
 def test_group_sampler_follows_the_weights() -> None:
@@ -54,7 +55,8 @@ def test_group_sampler_rejects_bad_input() -> None:
 )
 def test_taxonomy_cuts(categories: int, fanout: int, depth: int, leaves: int, slashes: int) -> None:
     t = load_taxonomy(categories, fanout, depth)
-    assert len(t.tops) == categories and len(t.leaves) == leaves
+    assert len(t.tops) == categories
+    assert len(t.leaves) == leaves
     assert all(leaf.path.count("/") == slashes for leaf in t.leaves)
     assert len({leaf.path for leaf in t.leaves}) == leaves
     for top in range(categories):
@@ -74,7 +76,9 @@ def test_taxonomy_refuses_what_it_does_not_have() -> None:
     seed=st.integers(0, 2**32 - 1),
 )
 @settings(max_examples=60)
-def test_delivery_is_a_complete_arrival_ordering(n: int, late: float, dup: float, seed: int) -> None:
+def test_delivery_is_a_complete_arrival_ordering(
+    n: int, late: float, dup: float, seed: int
+) -> None:
     rng = np.random.default_rng(seed)
     ts = np.sort(rng.integers(0, 100_000, n))
     d = plan_delivery(ts, late, 5_000, dup, rng)
@@ -95,7 +99,8 @@ def test_small_shapes_still_generate() -> None:
     ds = generate(
         GeneratorParams(users=5, items=3, categories=1, fanout=1, depth=1, drift_fraction=0.0)
     )
-    assert ds.catalog.size == 3 and ds.events.size > 0
+    assert ds.catalog.size == 3
+    assert ds.events.size > 0
     assert len(list(event_records(ds))) == ds.delivery.lines
 
 

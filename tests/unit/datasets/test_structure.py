@@ -51,8 +51,8 @@ def test_bundle_pairs_co_occur_far_above_chance(small: Written) -> None:
         pair_count.update(itertools.combinations(sorted(items), 2))
 
     def rate(pairs: set[tuple[int, int]]) -> float:
-        ids = [tuple(sorted((f"i{a:06d}", f"i{b:06d}"))) for a, b in pairs]
-        return sum(pair_count[p] for p in ids) / max(len(ids), 1)  # type: ignore[index]
+        ids = [(f"i{min(a, b):06d}", f"i{max(a, b):06d}") for a, b in pairs]
+        return sum(pair_count[p] for p in ids) / max(len(ids), 1)
 
     leaf = ds.catalog.leaf
     bundle_pairs = {
@@ -75,8 +75,12 @@ def test_bundle_pairs_co_occur_far_above_chance(small: Written) -> None:
 def test_bundles_cut_across_categories(small: Written) -> None:
     ds = small.ds
     tops = ds.taxonomy.leaf_tops()
-    n_leaves = [len(set(ds.catalog.leaf[ds.bundles.of(b)].tolist())) for b in range(ds.bundles.count)]
-    n_tops = [len(set(tops[ds.catalog.leaf[ds.bundles.of(b)]].tolist())) for b in range(ds.bundles.count)]
+    n_leaves = [
+        len(set(ds.catalog.leaf[ds.bundles.of(b)].tolist())) for b in range(ds.bundles.count)
+    ]
+    n_tops = [
+        len(set(tops[ds.catalog.leaf[ds.bundles.of(b)]].tolist())) for b in range(ds.bundles.count)
+    ]
     assert np.mean(np.array(n_leaves) >= 2) > 0.8
     assert max(n_leaves) <= 3
     assert 0.2 < np.mean(np.array(n_tops) >= 2) < 0.9
@@ -99,17 +103,21 @@ def test_drift_truth_matches_the_events(small: Written) -> None:
         assert rs[t["switch_index"]]["ts"] == t["switch_ts"]
         assert t["from"] != t["to"]
         u = users_truth[t["user_id"]]
-        assert u["switched"] and [i["home"] for i in u["interests"]] == [t["from"], t["to"]]
+        assert u["switched"]
+        assert [i["home"] for i in u["interests"]] == [t["from"], t["to"]]
         before = Counter(r["item_id"] for r in rs[: t["switch_index"]])
         after = Counter(r["item_id"] for r in rs[t["switch_index"] :])
-        assert before and after
+        assert before
+        assert after
     switched = {u for u, r in users_truth.items() if r["switched"]}
     assert switched == {t["user_id"] for t in truth}
 
 
 def test_interest_switches_move_the_top_category(small: Written) -> None:
     """After the switch most of a user's events are in the new top-level category."""
-    category = {r["item_id"]: r["category"] for r in small.records("items.jsonl") if "category" in r}
+    category = {
+        r["item_id"]: r["category"] for r in small.records("items.jsonl") if "category" in r
+    }
     by_user = _unique_by_user(small.records("events.jsonl"))
     shares_from, shares_to = [], []
     for t in small.records("drift_truth.jsonl"):
@@ -118,7 +126,8 @@ def test_interest_switches_move_the_top_category(small: Written) -> None:
         tops_after = [category[r["item_id"]].split("/")[0] for r in rs[t["switch_index"] :]]
         shares_from.append(tops_before.count(t["from"]) / len(tops_before))
         shares_to.append(tops_after.count(t["to"]) / len(tops_after))
-    assert np.mean(shares_from) > 0.6 and np.mean(shares_to) > 0.6
+    assert np.mean(shares_from) > 0.6
+    assert np.mean(shares_to) > 0.6
 
 
 def test_late_arrivals_reorder_the_file_globally_and_per_user(small: Written) -> None:

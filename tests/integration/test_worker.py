@@ -1,0 +1,326 @@
+"""The faust worker on the real broker: identity with replay, dead letters, restarts, scaling."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from state.codec import decode_user
+from streams.commands.produce import produce_files
+from streams.datasets.params import GeneratorParams
+from streams.datasets.synthetic import generate_dataset
+from streams.kafka.dlq import decode_dead_letter
+from streams.settings import KafkaSettings
+from tests.integration.worker_proc import (
+    ROOT,
+    WorkerProcess,
+    last_by_key,
+    read_topic,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+EVENT_TOPICS = ("events.click", "events.view", "events.purchase", "events")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("data")
+    generate_dataset(GeneratorParams(users=60, items=300, drift_fraction=0.3, seed=11), out)
+    return out
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shared_embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Workers and replay share one embedding cache: items are encoded once per module."""
+    old = os.environ.get("IT_ENCODER_CACHE_DIR")
+    os.environ["IT_ENCODER_CACHE_DIR"] = str(tmp_path_factory.mktemp("emb"))
+    yield
+    if old is None:
+        del os.environ["IT_ENCODER_CACHE_DIR"]
+    else:
+        os.environ["IT_ENCODER_CACHE_DIR"] = old
+
+
+def _lines(path: Path) -> int:
+    return sum(1 for line in path.read_bytes().splitlines() if line.strip())
+
+
+def _replay(dataset: Path, events: Path, tmp: Path) -> dict[str, Any]:
+    out, alerts, rej = tmp / "recs.jsonl", tmp / "alerts.jsonl", tmp / "rejections.jsonl"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streams",
+            "replay",
+            "--items",
+            str(dataset / "items.jsonl"),
+            "--events",
+            str(events),
+            "--out",
+            str(out),
+            "--alerts",
+            str(alerts),
+            "--rejections",
+            str(rej),
+            "--emit",
+            "final",
+        ],
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    recs = {json.loads(x)["user_id"]: json.loads(x) for x in out.read_text().splitlines()}
+    return {
+        "recs": recs,
+        "alerts": [json.loads(x) for x in alerts.read_text().splitlines()],
+        "rejections": [json.loads(x) for x in rej.read_text().splitlines()],
+    }
+
+
+def _committed_to_end(settings: KafkaSettings, group: str) -> bool:
+    consumer = Consumer(
+        {**settings.client_config(), "group.id": group, "enable.auto.commit": False}
+    )
+    try:
+        tps = []
+        for t in EVENT_TOPICS:
+            full = settings.topic(t)
+            meta = consumer.list_topics(full, timeout=10).topics[full]
+            tps += [TopicPartition(full, p) for p in meta.partitions]
+        committed = consumer.committed(tps, timeout=10)
+        for tp in committed:
+            _, high = consumer.get_watermark_offsets(tp, timeout=10)
+            if high > 0 and tp.offset < high:
+                return False
+        return True
+    finally:
+        consumer.close()
+
+
+def _settled(workers: list[WorkerProcess], settings: KafkaSettings, group: str) -> bool:
+    if not _committed_to_end(settings, group):
+        return False
+    healths = [w.health() or {} for w in workers]
+    return all(h.get("pending_refresh", 1) == 0 for h in healths)
+
+
+def _assert_same_recommendations(got: dict[str, Any], want: dict[str, Any]) -> None:
+    assert got.keys() == want.keys()
+    for user, rec in want.items():
+        g = got[user]
+        assert g["ts"] == rec["ts"], user
+        gi = [(i["item_id"], i["score"]) for i in g["items"]]
+        wi = [(i["item_id"], i["score"]) for i in rec["items"]]
+        assert len(gi) == len(wi), user
+        for (ga, gs), (wa, ws) in zip(gi, wi, strict=True):
+            assert gs == pytest.approx(ws, abs=1e-4), (user, gi, wi)
+            if ga != wa:  # only a near-tie may swap places
+                assert abs(gs - ws) < 1e-4, (user, gi, wi)
+
+
+def _alert_keys(alerts: list[dict[str, Any]]) -> Counter[tuple[Any, ...]]:
+    return Counter(
+        (a["user_id"], a["ts"], json.dumps(a["from"]), json.dumps(a["to"])) for a in alerts
+    )
+
+
+def test_worker_gives_the_same_results_as_replay(
+    kafka_topics: KafkaSettings, dataset: Path, tmp_path: Path
+) -> None:
+    produce_files(kafka_topics, dataset / "items.jsonl", None, progress=False)
+    app_id = f"it-{uuid.uuid4().hex[:6]}"
+    worker = WorkerProcess(kafka_topics, tmp_path / "w1", app_id).start()
+    try:
+        worker.wait_ready()
+        produce_files(
+            kafka_topics, None, dataset / "events.jsonl", progress=False, single_topic=True
+        )
+        wait_until(lambda: _settled([worker], kafka_topics, app_id), 240, "worker settled")
+        got_recs = last_by_key(read_topic(kafka_topics, "recommendations"))
+        got_alerts = [json.loads(v) for _, v in read_topic(kafka_topics, "interest-drift")]
+        m = worker.metrics()
+    finally:
+        assert worker.stop() == 0, worker.log_tail()
+    want = _replay(dataset, dataset / "events.jsonl", tmp_path)
+    _assert_same_recommendations(got_recs, want["recs"])
+    assert _alert_keys(got_alerts) == _alert_keys(want["alerts"])
+    assert got_alerts, "the data set plants drift: alerts are expected"
+    lines = _lines(dataset / "events.jsonl")
+    rejected = sum(
+        v for k, v in m.items() if k.startswith("interest_tracker_events_rejected_total")
+    )
+    assert (
+        m["interest_tracker_events_applied_total"]
+        + m["interest_tracker_events_duplicate_total"]
+        + rejected
+        == lines
+    )
+
+
+MALFORMED = [
+    b"{not json",
+    b"[1, 2, 3]",
+    b'{"event_id": "m1"}',
+    b'{"event_id": "m2", "user_id": "u000001", "item_id": "i000001", "type": "teleport", '
+    b'"ts": 1704067200000}',
+    b'{"event_id": "m3", "user_id": "u000001", "item_id": "i000001", "type": "rating", '
+    b'"ts": 1704067200000, "value": NaN}',
+    b'{"event_id": "m4", "user_id": "u000001", "item_id": "i000001", "type": "rating", '
+    b'"ts": 1704067200000, "value": 1e400}',
+    b'{"event_id": "m5", "user_id": "' + b"u" * 5000 + b'", "item_id": "i1", "type": "click", '
+    b'"ts": 1704067200000}',
+    b'{"event_id": "m6", "user_id": "u000001", "item_id": "i000001", "type": "click", '
+    b'"ts": 99999999999999}',
+    b'{"event_id": "m7", "user_id": "u000001", "item_id": "i000001", "type": "click", '
+    b'"ts": "yesterday"}',
+    b'{"event_id": "m8", "user_id": "u000001", "item_id": "i000001", "type": "click", '
+    b'"ts": 1704067200000, "text": "' + b"x" * 100_000 + b'"}',
+    b"\xff\xfe\x00garbage",
+]
+
+
+def test_bad_input_goes_to_the_dead_letter_topic(
+    kafka_topics: KafkaSettings, dataset: Path, tmp_path: Path
+) -> None:
+    good = [x for x in (dataset / "events.jsonl").read_bytes().splitlines() if x.strip()][:400]
+    mixed = tmp_path / "mixed.jsonl"
+    body = list(good)
+    for i, bad in enumerate(MALFORMED):
+        body.insert(i * 30, bad)
+    mixed.write_bytes(b"\n".join(body) + b"\n")
+    produce_files(kafka_topics, dataset / "items.jsonl", None, progress=False)
+    app_id = f"it-{uuid.uuid4().hex[:6]}"
+    worker = WorkerProcess(kafka_topics, tmp_path / "w1", app_id).start()
+    try:
+        worker.wait_ready()
+        produce_files(kafka_topics, None, mixed, progress=False, single_topic=True)
+        wait_until(lambda: _settled([worker], kafka_topics, app_id), 180, "worker settled")
+        letters = [decode_dead_letter(v) for _, v in read_topic(kafka_topics, "events.dlq")]
+        m = worker.metrics()
+    finally:
+        assert worker.stop() == 0, worker.log_tail()
+    by_value = {dl.value: dl for dl in letters}
+    for bad in MALFORMED:
+        assert bad in by_value, bad[:60]
+        dl = by_value[bad]
+        assert dl.reason and dl.topic == kafka_topics.topic("events") and dl.offset >= 0
+    want = _replay(dataset, mixed, tmp_path)
+    assert Counter(dl.reason for dl in letters) == Counter(r["reason"] for r in want["rejections"])
+    applied = m["interest_tracker_events_applied_total"]
+    dups = m["interest_tracker_events_duplicate_total"]
+    assert applied + dups + len(letters) == len(body)  # nothing else lost
+
+
+def _states_from_changelog(settings: KafkaSettings, app_id: str) -> dict[str, int]:
+    topic = f"{app_id}-users-changelog"
+    raw = KafkaSettings(bootstrap=settings.bootstrap, topic_prefix="")
+    states = {}
+    for key, value in read_topic(raw, topic, idle_s=3):
+        if key is not None and value:
+            states[key.decode()] = decode_user(value).n_events
+    return states
+
+
+def _replay_counts(dataset: Path, events: Path) -> dict[str, int]:
+    from encoders.factory import build_encoder
+    from encoders.settings import EncoderSettings
+    from streams.commands.replay import run_replay
+    from streams.core.config import load_params
+    from streams.core.engine import Engine
+    from streams.datasets.files import read_messages
+
+    engine = Engine(load_params(None), build_encoder(EncoderSettings()))
+    with open(os.devnull, "wb") as sink:
+        run_replay(
+            engine,
+            read_messages(dataset / "items.jsonl"),
+            read_messages(events),
+            sink,
+        )
+    counts = {}
+    for u in engine.users.user_ids():
+        state = engine.users.get(u)
+        assert state is not None
+        counts[u] = state.n_events
+    return counts
+
+
+def test_restart_after_sigterm_and_sigkill_loses_nothing_and_applies_nothing_twice(
+    kafka_topics: KafkaSettings, dataset: Path, tmp_path: Path
+) -> None:
+    produce_files(kafka_topics, dataset / "items.jsonl", None, progress=False)
+    app_id = f"it-{uuid.uuid4().hex[:6]}"
+    events = dataset / "events.jsonl"
+    total = _lines(events)
+    producer = threading.Thread(
+        target=produce_files,
+        args=(kafka_topics, None, events),
+        kwargs={"progress": False, "single_topic": True, "rate": total / 20},
+    )
+    w = WorkerProcess(kafka_topics, tmp_path / "w", app_id).start().wait_ready()
+    producer.start()
+    try:
+        wait_until(lambda: (w.health() or {}).get("processed", 0) > total // 5, 120, "progress")
+        assert w.stop(signal.SIGTERM) == 0, w.log_tail()
+        w.start().wait_ready()
+        wait_until(lambda: (w.health() or {}).get("processed", 0) > total // 5, 120, "progress")
+        w.stop(signal.SIGKILL)
+        producer.join()
+        w.start().wait_ready()
+        wait_until(lambda: _committed_to_end(kafka_topics, app_id), 240, "all committed")
+    finally:
+        producer.join()
+        w.stop()
+    got = _states_from_changelog(kafka_topics, app_id)
+    want = _replay_counts(dataset, events)
+    assert got == want
+
+
+def test_two_workers_split_the_partitions_and_agree_with_replay(
+    kafka_topics: KafkaSettings, dataset: Path, tmp_path: Path
+) -> None:
+    produce_files(kafka_topics, dataset / "items.jsonl", None, progress=False)
+    app_id = f"it-{uuid.uuid4().hex[:6]}"
+    a = WorkerProcess(kafka_topics, tmp_path / "a", app_id).start()
+    b = WorkerProcess(kafka_topics, tmp_path / "b", app_id).start()
+    try:
+        a.wait_ready()
+        b.wait_ready()
+        produce_files(
+            kafka_topics, None, dataset / "events.jsonl", progress=False, single_topic=True
+        )
+        wait_until(lambda: _settled([a, b], kafka_topics, app_id), 300, "workers settled")
+        pa = {
+            p
+            for p in (a.health() or {}).get("partitions", [])
+            if p.startswith(kafka_topics.topic("events:"))
+        }
+        pb = {
+            p
+            for p in (b.health() or {}).get("partitions", [])
+            if p.startswith(kafka_topics.topic("events:"))
+        }
+        got = last_by_key(read_topic(kafka_topics, "recommendations"))
+        got_alerts = [json.loads(v) for _, v in read_topic(kafka_topics, "interest-drift")]
+    finally:
+        assert a.stop() == 0, a.log_tail()
+        assert b.stop() == 0, b.log_tail()
+    assert pa and pb and not pa & pb, (pa, pb)
+    want = _replay(dataset, dataset / "events.jsonl", tmp_path)
+    _assert_same_recommendations(got, want["recs"])
+    assert _alert_keys(got_alerts) == _alert_keys(want["alerts"])
