@@ -296,8 +296,11 @@ def test_two_workers_split_the_partitions_and_agree_with_replay(
 ) -> None:
     produce_files(kafka_topics, dataset / "items.jsonl", None, progress=False)
     app_id = f"it-{uuid.uuid4().hex[:6]}"
-    a = WorkerProcess(kafka_topics, tmp_path / "a", app_id).start()
-    b = WorkerProcess(kafka_topics, tmp_path / "b", app_id).start()
+    # each worker has its own embedding cache (a RocksDB directory is one process's)
+    a = WorkerProcess(kafka_topics, tmp_path / "a", app_id,
+                      IT_ENCODER_CACHE_DIR=str(tmp_path / "a-emb")).start()
+    b = WorkerProcess(kafka_topics, tmp_path / "b", app_id,
+                      IT_ENCODER_CACHE_DIR=str(tmp_path / "b-emb")).start()
     try:
         a.wait_ready()
         b.wait_ready()

@@ -12,7 +12,7 @@ from streams.cli import app
 from streams.datasets import GeneratorParams, write_dataset
 from streams.datasets.generator import generate
 
-DATA = GeneratorParams(users=400, items=600, categories=4, seed=0, events_per_user=40.0)
+DATA = GeneratorParams(users=300, items=500, categories=4, seed=0, events_per_user=40.0)
 
 
 @pytest.mark.slow
