@@ -112,14 +112,14 @@ def tail(
 ) -> None:
     """Follow an output topic."""
     settings = KafkaSettings(bootstrap=bootstrap)
-    topics = topic or ["recommendations"]
+    topics: list[str] = topic or ["recommendations"]
     if out is None:
         n = follow(
-            settings, topic, out=None, idle_timeout=idle_timeout, from_beginning=from_beginning
+            settings, topics, out=None, idle_timeout=idle_timeout, from_beginning=from_beginning
         )
     else:
         with out.open("w") as f:
             n = follow(
-                settings, topic, out=f, idle_timeout=idle_timeout, from_beginning=from_beginning
+                settings, topics, out=f, idle_timeout=idle_timeout, from_beginning=from_beginning
             )
     Console(stderr=True).print(f"{n} records from {', '.join(map(settings.topic, topics))}")

@@ -40,6 +40,6 @@ async def start_http(
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]  # noqa: SLF001
-    bound = sockets[0].getsockname()[1] if sockets else port
+    addresses = runner.addresses  # the bound (host, port) pairs, port 0 resolved
+    bound = addresses[0][1] if addresses else port
     return runner, int(bound)

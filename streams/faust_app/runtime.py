@@ -62,7 +62,8 @@ class Outbound:
 
 
 def _partition_of(key: bytes, partitions: int) -> int:
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    """The partition Java clients, aiokafka and librdkafka's murmur2 pick for ``key``."""
+    return int((murmur2(key) & 0x7FFFFFFF) % partitions)
 
 
 def _user_and_type(value: bytes) -> tuple[str | None, str]:
@@ -251,8 +252,13 @@ class WorkerRuntime:
             self._dead_letter(
                 r.reason,
                 r.detail,
-                Message(r.value, keys.get((r.topic, r.partition, r.offset)), r.topic,
-                        r.partition, r.offset),
+                Message(
+                    r.value,
+                    keys.get((r.topic, r.partition, r.offset)),
+                    r.topic,
+                    r.partition,
+                    r.offset,
+                ),
             )
             for r in result.rejections
         ]
@@ -337,7 +343,7 @@ class WorkerRuntime:
             ev = owner.get(user)
             if ev is None:
                 self._die(f"engine changed user {user!r} that is not in the batch")
-            token = _current_event.set(weakref.ref(ev))
+            token = _current_event.set(weakref.ref(ev))  # type: ignore[arg-type]
             try:
                 if value is None:
                     table.pop(user.encode(), None)

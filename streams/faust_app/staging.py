@@ -53,7 +53,7 @@ class BatchStage(MutableMapping[str, bytes]):
 
     def __contains__(self, key: object) -> bool:
         if key in self._changes:
-            return self._changes[key] is not _DELETED  # type: ignore[index]
+            return self._changes[key] is not _DELETED
         return key in self._base
 
     def reset(self, prefetched: Mapping[str, bytes]) -> None:

@@ -6,9 +6,10 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import faust
 from aiokafka import ConsumerRecord
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
@@ -21,8 +22,8 @@ from streams.core.engine import Engine
 from streams.core.messages import Message
 from streams.faust_app.app import EVENT_TOPICS, build_faust
 from streams.faust_app.http import start_http
-from streams.faust_app.runtime import Outbound, WorkerRuntime
-from streams.faust_app.staging import BatchStage, StageProxy
+from streams.faust_app.runtime import WorkerRuntime
+from streams.faust_app.staging import StageProxy
 from streams.kafka.broadcast import BroadcastReader
 from streams.kafka.signals_codec import SignalCodecError, decode_deltas
 from streams.metrics import WorkerMetrics
@@ -53,63 +54,84 @@ def event_partitions(settings: Settings) -> int:
     return event_counts.pop()
 
 
-def build_worker(settings: Settings, registry: CollectorRegistry | None = None) -> Any:
-    """The faust App with the agent, the readers, the refresher and the HTTP endpoint."""
-    registry = registry or CollectorRegistry()
-    metrics = WorkerMetrics(registry)
-    partitions = event_partitions(settings)
+def _engine(settings: Settings, registry: CollectorRegistry, proxy: StageProxy) -> Engine:
     encoder_settings = EncoderSettings()
-    if encoder_settings.cache_dir is None:
+    if encoder_settings.cache_dir is None:  # vectors survive restarts in the state dir
         encoder_settings = encoder_settings.model_copy(
             update={"cache_dir": settings.state_dir / "embeddings"}
         )
     encoder = build_encoder(encoder_settings, registry)
     params = dataclasses.replace(load_params(settings.engine_config), apply_signals_locally=False)
+    return Engine(params, encoder, users=WorkerRuntime.user_store(proxy))
+
+
+class _Readers:
+    """The catalog and signal readers and what they feed the engine."""
+
+    def __init__(self, settings: Settings, rt: WorkerRuntime) -> None:
+        self.rt = rt
+        self.items = BroadcastReader(
+            settings.bootstrap,
+            settings.topic("items"),
+            self.on_items,
+            client_id=f"{settings.app_id}-items",
+        )
+        self.signals = BroadcastReader(
+            settings.bootstrap,
+            settings.topic("signals"),
+            self.on_signals,
+            client_id=f"{settings.app_id}-signals",
+        )
+
+    async def on_items(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        rt = self.rt
+        msgs = [Message(r.value or b"", r.key, "items", r.partition, r.offset) for r in records]
+        result = await rt.in_engine(rt.engine.apply_items, msgs)
+        if result.rejections:
+            await rt.publish_rejections(result.rejections)
+        rt.metrics.items.set(len(rt.engine.catalog))
+
+    async def on_signals(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        rt = self.rt
+        for r in records:
+            try:
+                deltas = decode_deltas(r.value or b"")
+            except SignalCodecError:
+                log.exception("skipping an undecodable signals record %d@%d", r.partition, r.offset)
+                continue
+            await rt.in_engine(rt.engine.apply_signal_deltas, deltas)
+            rt.last_signal_at = time.monotonic()
+            rt.metrics.signal_deltas.inc()
+
+    async def until_loaded(self) -> None:
+        await self.items.caught_up.wait()
+        await self.signals.caught_up.wait()
+        log.info(
+            "catalog (%d items) and signals loaded; processing events", len(self.rt.engine.catalog)
+        )
+        self.rt.ready.set()
+
+
+def build_worker(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
+    """The faust App with the agent, the readers, the refresher and the HTTP endpoint."""
+    registry = registry or CollectorRegistry()
+    partitions = event_partitions(settings)
     proxy = StageProxy()
-    engine = Engine(params, encoder, users=WorkerRuntime.user_store(proxy))
+    engine = _engine(settings, registry, proxy)
     parts = build_faust(settings, partitions=partitions)
     rt = WorkerRuntime(
         settings=settings,
         parts=parts,
         engine=engine,
         proxy=proxy,
-        metrics=metrics,
+        metrics=WorkerMetrics(registry),
         partitions=partitions,
         clock=SystemClock(),
     )
+    readers = _Readers(settings, rt)
     app = parts.app
+    event_topics = {settings.topic(t) for t in EVENT_TOPICS}
 
-    async def on_items(records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        msgs = [Message(r.value or b"", r.key, "items", r.partition, r.offset) for r in records]
-        result = await rt.in_engine(engine.apply_items, msgs)
-        if result.rejections:
-            await rt.publish_rejections(result.rejections)
-        metrics.items.set(len(engine.catalog))
-
-    async def on_signals(records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        for r in records:
-            try:
-                deltas = decode_deltas(r.value or b"")
-            except SignalCodecError:
-                log.exception(
-                    "skipping an undecodable signals record at %d@%d", r.partition, r.offset
-                )
-                continue
-            await rt.in_engine(engine.apply_signal_deltas, deltas)
-            rt.last_signal_at = time.monotonic()
-            metrics.signal_deltas.inc()
-
-    items_reader = BroadcastReader(
-        settings.bootstrap, settings.topic("items"), on_items, client_id=f"{settings.app_id}-items"
-    )
-    signals_reader = BroadcastReader(
-        settings.bootstrap,
-        settings.topic("signals"),
-        on_signals,
-        client_id=f"{settings.app_id}-signals",
-    )
-
-    @app.agent(parts.events, name=f"{settings.app_id}.events", concurrency=1)
     async def process(stream: Any) -> None:
         await rt.ready.wait()
         async for batch in stream.take_events(
@@ -117,49 +139,31 @@ def build_worker(settings: Settings, registry: CollectorRegistry | None = None) 
         ):
             await rt.process_batch(batch)
 
-    @app.task
-    async def read_items() -> None:
-        await items_reader.run()
-
-    @app.task
-    async def read_signals() -> None:
-        await signals_reader.run()
-
-    @app.task
-    async def become_ready() -> None:
-        await items_reader.caught_up.wait()
-        await signals_reader.caught_up.wait()
-        log.info("catalog (%d items) and signals loaded; processing events", len(engine.catalog))
-        rt.ready.set()
-
-    @app.timer(1.0)
     async def housekeeping() -> None:
-        _lag_metrics(app, rt, metrics)
+        _lag_metrics(app, rt)
         if (
             rt.dirty
             and rt.ready.is_set()
             and rt.idle_for() >= settings.refresh_idle_s
-            and signals_reader.live_lag() == 0
+            and readers.signals.live_lag() == 0
         ):
             await rt.refresh()
 
     def health() -> dict[str, Any]:
         recovering = bool(getattr(app, "in_recovery", False))
-        status = "ok" if rt.ready.is_set() and not recovering else "starting"
         return {
-            "status": status,
+            "status": "ok" if rt.ready.is_set() and not recovering else "starting",
             "catalog_items": len(engine.catalog),
-            "items_caught_up": items_reader.caught_up.is_set(),
-            "signals_caught_up": signals_reader.caught_up.is_set(),
+            "items_caught_up": readers.items.caught_up.is_set(),
+            "signals_caught_up": readers.signals.caught_up.is_set(),
+            "signals_lag": readers.signals.live_lag(),
             "recovering": recovering,
             "batches": rt.batches,
             "processed": rt.processed,
             "pending_refresh": len(rt.dirty),
-            "signals_lag": signals_reader.live_lag(),
             "partitions": sorted(f"{t}:{p}" for t, p in rt.positions),
         }
 
-    @app.task
     async def serve_http() -> None:
         runner, port = await start_http(
             registry, health, settings.metrics_host, settings.metrics_port
@@ -170,8 +174,6 @@ def build_worker(settings: Settings, registry: CollectorRegistry | None = None) 
         finally:
             await runner.cleanup()
 
-    event_topics = {settings.topic(t) for t in EVENT_TOPICS}
-
     def owned() -> set[int]:
         try:
             return {tp.partition for tp in app.consumer.assignment() if tp.topic in event_topics}
@@ -179,10 +181,23 @@ def build_worker(settings: Settings, registry: CollectorRegistry | None = None) 
             return set()
 
     rt.owned = owned
+    app.agent(parts.events, name=f"{settings.app_id}.events", concurrency=1)(process)
+    tasks: list[Callable[[], Awaitable[None]]] = [
+        readers.items.run,
+        readers.signals.run,
+        readers.until_loaded,
+        serve_http,
+    ]
+    for task in tasks:
+        app.task(task)
+    app.timer(1.0)(housekeeping)
     return app
 
 
-def _lag_metrics(app: Any, rt: WorkerRuntime, metrics: WorkerMetrics) -> None:
+def _lag_metrics(app: faust.App, rt: WorkerRuntime) -> None:
+    """Consumer lag per assigned partition and table recovery progress (never raises: the
+    Prometheus-sensor trap, faust #214, is end offsets unknown during a rebalance)."""
+    metrics = rt.metrics
     try:
         consumer = app.consumer
         assignment = consumer.assignment()
@@ -191,25 +206,20 @@ def _lag_metrics(app: Any, rt: WorkerRuntime, metrics: WorkerMetrics) -> None:
     for tp in assignment:
         try:
             high = consumer.highwater(tp)
-        except Exception:  # the Prometheus-sensor trap (#214): unknown during rebalance
-            continue
-        if high is None:
-            continue
-        done = rt.positions.get((tp.topic, tp.partition), 0)
-        metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, high - done))
+        except Exception:
+            high = None
+        if high is not None:
+            done = rt.positions.get((tp.topic, tp.partition), 0)
+            metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, high - done))
     try:
-        metrics.recovery_remaining.set(app.tables.recovery.active_remaining_total())
+        recovery: Any = getattr(app.tables, "recovery", None)
+        metrics.recovery_remaining.set(recovery.active_remaining_total() if recovery else 0)
     except Exception:
         metrics.recovery_remaining.set(0)
 
 
-_ = (BatchStage, Outbound)
-
-
 def run_worker(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT (a clean stop: the batch in flight finishes first)."""
-    import faust
-
     app = build_worker(settings)
     worker = faust.Worker(
         app,

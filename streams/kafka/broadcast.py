@@ -59,9 +59,7 @@ class BroadcastReader:
         marks; -1 before the first fetch)."""
         if not self._highwaters:
             return -1
-        return sum(
-            max(0, high - self._positions.get(p, 0)) for p, high in self._highwaters.items()
-        )
+        return sum(max(0, high - self._positions.get(p, 0)) for p, high in self._highwaters.items())
 
     async def run(self) -> None:
         """Read until cancelled."""

@@ -218,7 +218,9 @@ def test_bad_input_goes_to_the_dead_letter_topic(
     for bad in MALFORMED:
         assert bad in by_value, bad[:60]
         dl = by_value[bad]
-        assert dl.reason and dl.topic == kafka_topics.topic("events") and dl.offset >= 0
+        assert dl.reason
+        assert dl.topic == kafka_topics.topic("events")
+        assert dl.offset >= 0
     want = _replay(dataset, mixed, tmp_path)
     assert Counter(dl.reason for dl in letters) == Counter(r["reason"] for r in want["rejections"])
     applied = m["interest_tracker_events_applied_total"]
@@ -297,10 +299,12 @@ def test_two_workers_split_the_partitions_and_agree_with_replay(
     produce_files(kafka_topics, dataset / "items.jsonl", None, progress=False)
     app_id = f"it-{uuid.uuid4().hex[:6]}"
     # each worker has its own embedding cache (a RocksDB directory is one process's)
-    a = WorkerProcess(kafka_topics, tmp_path / "a", app_id,
-                      IT_ENCODER_CACHE_DIR=str(tmp_path / "a-emb")).start()
-    b = WorkerProcess(kafka_topics, tmp_path / "b", app_id,
-                      IT_ENCODER_CACHE_DIR=str(tmp_path / "b-emb")).start()
+    a = WorkerProcess(
+        kafka_topics, tmp_path / "a", app_id, IT_ENCODER_CACHE_DIR=str(tmp_path / "a-emb")
+    ).start()
+    b = WorkerProcess(
+        kafka_topics, tmp_path / "b", app_id, IT_ENCODER_CACHE_DIR=str(tmp_path / "b-emb")
+    ).start()
     try:
         a.wait_ready()
         b.wait_ready()
@@ -323,7 +327,9 @@ def test_two_workers_split_the_partitions_and_agree_with_replay(
     finally:
         assert a.stop() == 0, a.log_tail()
         assert b.stop() == 0, b.log_tail()
-    assert pa and pb and not pa & pb, (pa, pb)
+    assert pa, pa
+    assert pb, pb
+    assert not pa & pb, (pa, pb)
     want = _replay(dataset, dataset / "events.jsonl", tmp_path)
     _assert_same_recommendations(got, want["recs"])
     assert _alert_keys(got_alerts) == _alert_keys(want["alerts"])

@@ -88,11 +88,11 @@ class WorkerProcess:
     def health(self) -> dict[str, Any] | None:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as r:
-                body: dict[str, Any] = json.loads(r.read())
-                return body
-        except urllib.error.HTTPError as exc:
-            body = json.loads(exc.read())
-            return body
+                ok: dict[str, Any] = json.loads(r.read())
+            return ok
+        except urllib.error.HTTPError as exc:  # 503 while starting: the body still says why
+            starting: dict[str, Any] = json.loads(exc.read())
+            return starting
         except OSError:
             return None
 

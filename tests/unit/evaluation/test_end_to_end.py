@@ -29,4 +29,5 @@ def test_engine_beats_each_single_signal_baseline_on_full_rank_hr10(tmp_path: Pa
     assert report["k"] == 10
     for baseline in ("popularity", "covis", "semantic", "category"):
         assert hr["engine"] > hr[baseline], (baseline, hr)
+    print(report["drift"])
     assert report["drift"]["recall"] > 0.5, report["drift"]
