@@ -3,36 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
+from contextlib import ExitStack
 
 import pytest
 
+from streams.kafka.local import LocalKafkaError, local_kafka
 from streams.kafka.topics import apply_topics, load_topic_specs
 from streams.settings import DEFAULT_TOPICS_SPEC, KafkaSettings
-
-ROOT = Path(__file__).resolve().parents[1]
-KAFKA_SCRIPT = ROOT / "deploy" / "kafka" / "kafka.sh"
-
-
-def _free_port_pair() -> int:
-    """A port p such that p and p + 1 (the controller) are both free on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port >= 65535:
-            continue
-        with socket.socket() as s2:
-            try:
-                s2.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free pair of ports on 127.0.0.1")
 
 
 @pytest.fixture(scope="session")
@@ -46,23 +25,12 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    port = _free_port_pair()
-    env = {
-        **os.environ,
-        "KAFKA_PORT": str(port),
-        "KAFKA_DATA": str(tmp_path_factory.mktemp("kafka")),
-    }
-    up = subprocess.run(
-        ["bash", str(KAFKA_SCRIPT), "up"], env=env, capture_output=True, text=True, check=False
-    )
-    if up.returncode != 0:
-        pytest.fail(f"the local Kafka broker did not start:\n{up.stderr[-4000:]}", pytrace=False)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        subprocess.run(
-            ["bash", str(KAFKA_SCRIPT), "down"], env=env, check=False, capture_output=True
-        )
+    with ExitStack() as stack:
+        try:
+            bootstrap = stack.enter_context(local_kafka(tmp_path_factory.mktemp("kafka")))
+        except LocalKafkaError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        yield bootstrap
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ uniform draws over ``span_ms`` plus ``SESSION_SPACING_MS`` per earlier session (
 overlap), visits inside a session are spaced by exponential gaps (mean ``VISIT_GAP_MS``).
 
 A user chosen to switch (``UserModel.drifts``) switches at session
-``clip(round(switch_frac × n_sessions), 1, n_sessions - 1)`` if they have at least
-``MIN_DRIFT_SESSIONS`` sessions; otherwise they do not switch (``switch_session`` = -1).
+``clip(round(switch_frac × n_sessions), 1, n_sessions - 2)`` if they have at least
+``MIN_DRIFT_SESSIONS`` sessions — so at least one session before and two after the switch, a
+lasting change rather than a one-off; otherwise they do not switch (``switch_session`` = -1).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ __all__ = [
 
 SESSION_SPACING_MS = 6 * 3_600_000
 VISIT_GAP_MS = 40_000.0
-MIN_DRIFT_SESSIONS = 3
+MIN_DRIFT_SESSIONS = 4
 BoolArray = npt.NDArray[np.bool_]
 
 
@@ -77,7 +78,7 @@ def plan_sessions(
 
     can_switch = users.drifts & (n_sess >= MIN_DRIFT_SESSIONS)
     frac = np.nan_to_num(users.switch_frac, nan=0.0)
-    at = np.clip(np.rint(frac * n_sess), 1, np.maximum(n_sess - 1, 1)).astype(np.int64)
+    at = np.clip(np.rint(frac * n_sess), 1, np.maximum(n_sess - 2, 1)).astype(np.int64)
     switch_session = np.where(can_switch, at, -1)
     sw = switch_session[session_user]
     session_regime = ((sw >= 0) & (sess_idx >= sw)).astype(np.int64)

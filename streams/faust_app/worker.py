@@ -139,8 +139,13 @@ def build_worker(settings: Settings, registry: CollectorRegistry | None = None) 
         ):
             await rt.process_batch(batch)
 
+    counted = [0.0]
+
     async def housekeeping() -> None:
         _lag_metrics(app, rt)
+        if time.monotonic() - counted[0] > 60 and rt.ready.is_set():
+            counted[0] = time.monotonic()  # a key scan of the local RocksDB partitions
+            rt.metrics.users_tracked.set(sum(1 for _ in parts.users))
         if (
             rt.dirty
             and rt.ready.is_set()

@@ -177,3 +177,32 @@ def test_ratings_follow_affinity(small: Written) -> None:
     assert stars[rated & ~noise].mean() > 4.0
     if (rated & noise).any():
         assert stars[rated & noise].mean() < 3.0
+
+
+def _majority_window_alarm(tops: list[str], before: int = 30, after: int = 15) -> int | None:
+    """The first index where > 70 % of the next ``after`` events leave the recent majority."""
+    for i in range(10, len(tops) - after + 1):
+        majority = Counter(tops[max(0, i - before) : i]).most_common(1)[0][0]
+        if sum(t != majority for t in tops[i : i + after]) > 0.7 * after:
+            return i
+    return None
+
+
+def test_switches_are_detectable_from_the_events_alone(small: Written) -> None:
+    """A naive detector (category majority over event windows) finds the planted switches
+    and rarely fires for users who never switch: the signal is in the data."""
+    category = {
+        r["item_id"]: r["category"] for r in small.records("items.jsonl") if "category" in r
+    }
+    truth = {t["user_id"]: t for t in small.records("drift_truth.jsonl")}
+    found, quiet_alarms = [], []
+    for user, rs in _unique_by_user(small.records("events.jsonl")).items():
+        at = _majority_window_alarm([category[r["item_id"]].split("/")[0] for r in rs])
+        t = truth.get(user)
+        if t is None:
+            quiet_alarms.append(at is not None)
+        elif len(rs) - t["switch_index"] >= 15:  # enough events after it to see it
+            found.append(at is not None and abs(at - t["switch_index"]) <= 15)
+    assert len(found) > 30
+    assert np.mean(found) > 0.85
+    assert np.mean(quiet_alarms) < 0.1

@@ -1,0 +1,215 @@
+"""The pipeline through a real broker: one worker's sustained events/s and p50/p99 latency,
+side by side with a bare confluent-kafka consume → produce loop on the same broker and events.
+
+Runs its own single-node broker (deploy/kafka/kafka.sh) on free ports. Phases:
+
+1. generate a catalog of ``--items`` items and ``--events`` events; produce the items; start a
+   worker (item vectors come from a persistent embedding cache: warm after the first run);
+2. bare loop: consume the pre-produced events and produce each to a sink topic (events/s);
+3. throughput: the worker consumes the same backlog (events/s from its first batch to done);
+4. latency: events stamped with the wall clock are produced at half the measured throughput
+   for ``--latency-seconds``; latency = broker timestamp of the recommendation − event ts.
+
+Ends by printing one JSON line:
+``{"events_per_s", "bare_loop_events_per_s", "ratio", "p50_ms", "p99_ms", ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from streams.commands.produce import produce_files  # noqa: E402
+from streams.datasets.params import GeneratorParams  # noqa: E402
+from streams.datasets.synthetic import generate_dataset  # noqa: E402
+from streams.kafka.local import local_kafka  # noqa: E402
+from streams.kafka.routing import PRODUCER_DEFAULTS  # noqa: E402
+from streams.kafka.topics import TopicSpec, apply_topics, load_topic_specs  # noqa: E402
+from streams.settings import DEFAULT_TOPICS_SPEC, KafkaSettings  # noqa: E402
+from tests.integration.worker_proc import WorkerProcess, wait_until  # noqa: E402
+
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "interest-tracker"
+
+
+def _log(msg: str) -> None:
+    print(f"[bench/pipeline] {msg}", file=sys.stderr, flush=True)
+
+
+def bare_loop(settings: KafkaSettings, n: int) -> float:
+    """events/s of consume(events) → produce(sink) with confluent-kafka, to ``n`` records."""
+    consumer = Consumer(
+        {
+            **settings.client_config(),
+            "group.id": f"bare-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": True,
+        }
+    )
+    producer = Producer({**settings.client_config(), **PRODUCER_DEFAULTS})
+    consumer.subscribe([settings.topic("events")])
+    sink = settings.topic("bench.sink")
+    done, start = 0, 0.0
+    while done < n:
+        msgs = consumer.consume(2000, timeout=1.0)
+        if msgs and not start:
+            start = time.perf_counter()
+        for m in msgs:
+            if m.error() is None:
+                producer.produce(sink, key=m.key(), value=m.value())
+                done += 1
+        producer.poll(0)
+    producer.flush(60)
+    elapsed = time.perf_counter() - start
+    consumer.close()
+    return n / elapsed
+
+
+def worker_throughput(worker: WorkerProcess, n: int, timeout: float) -> float:
+    """events/s from the worker's first processed batch until it has processed ``n``."""
+    wait_until(lambda: (worker.health() or {}).get("processed", 0) > 0, timeout, "first batch")
+    t0, p0 = time.perf_counter(), (worker.health() or {}).get("processed", 0)
+    wait_until(
+        lambda: (worker.health() or {}).get("processed", 0) >= n, timeout, "backlog", step=0.2
+    )
+    return float(n - p0) / (time.perf_counter() - t0)
+
+
+def latency_phase(
+    settings: KafkaSettings, lines: list[bytes], rate: float, seconds: float
+) -> list[float]:
+    """Produce live-stamped events at ``rate``; latencies (ms) of the recommendations."""
+    consumer = Consumer(
+        {
+            **settings.client_config(),
+            "group.id": f"lat-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "latest",
+        }
+    )
+    consumer.subscribe([settings.topic("recommendations")])
+    consumer.poll(2.0)  # join the group before the load starts
+    producer = Producer({**settings.client_config(), **PRODUCER_DEFAULTS, "linger.ms": 1})
+    stop = threading.Event()
+
+    def load() -> None:
+        start = time.perf_counter()
+        for i, line in enumerate(lines):
+            if stop.is_set() or time.perf_counter() - start > seconds:
+                break
+            body = json.loads(line)
+            body["event_id"] = f"live-{i}"
+            body["ts"] = time.time_ns() // 1_000_000
+            producer.produce(
+                settings.topic("events"), key=body["user_id"].encode(), value=json.dumps(body)
+            )
+            producer.poll(0)
+            ahead = (i + 1) / rate - (time.perf_counter() - start)
+            if ahead > 0:
+                time.sleep(ahead)
+        producer.flush(30)
+
+    loader = threading.Thread(target=load)
+    loader.start()
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds + 10
+    while time.perf_counter() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is None or msg.error() is not None:
+            continue
+        rec = json.loads(msg.value() or b"{}")
+        _, broker_ts = msg.timestamp()
+        if isinstance(rec.get("ts"), int) and broker_ts > 0:
+            latencies.append(float(broker_ts - rec["ts"]))
+    stop.set()
+    loader.join()
+    consumer.close()
+    return latencies
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--items", type=int, default=100_000)
+    ap.add_argument("--users", type=int, default=20_000)
+    ap.add_argument("--events-per-user", type=float, default=10.0)
+    ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--latency-seconds", type=float, default=30.0)
+    ap.add_argument("--quick", action="store_true", help="5k items, 2k users, 10 s latency")
+    args = ap.parse_args()
+    if args.quick:
+        args.items, args.users, args.latency_seconds = 5000, 2000, 10.0
+    work = Path(tempfile.mkdtemp(prefix="it-bench-"))
+    data = CACHE / f"bench-data-{args.items}-{args.users}-{args.events_per_user:g}"
+    if not (data / "manifest.json").exists():
+        _log(f"generating {args.items} items, {args.users} users into {data}")
+        generate_dataset(
+            GeneratorParams(
+                users=args.users,
+                items=args.items,
+                drift_fraction=0.1,
+                seed=3,
+                events_per_user=args.events_per_user,
+            ),
+            data,
+        )
+    events = data / "events.jsonl"
+    lines = [x for x in events.read_bytes().splitlines() if x.strip()]
+    with local_kafka(work / "kafka") as bootstrap:
+        settings = KafkaSettings(bootstrap=bootstrap, topic_prefix="bench.")
+        specs = load_topic_specs(DEFAULT_TOPICS_SPEC, prefix="bench.", partitions=args.partitions)
+        admin = AdminClient(settings.client_config())
+        sink = TopicSpec(settings.topic("bench.sink"), args.partitions, 1)
+        apply_topics(admin, [*specs, sink])
+        produce_files(settings, data / "items.jsonl", events, progress=False, single_topic=True)
+        _log(f"produced {len(lines)} events; bare confluent-kafka loop")
+        bare = bare_loop(settings, len(lines))
+        _log(f"bare loop: {bare:,.0f} events/s; starting the worker")
+        worker = WorkerProcess(
+            settings,
+            work / "w",
+            "bench-worker",
+            IT_ENCODER_CACHE_DIR=str(CACHE / "bench-embeddings"),
+            IT_REFRESH_IDLE_S="3600",
+            IT_BATCH_MAX_WAIT_S="0.05",
+            IT_LOG_LEVEL="WARNING",
+        ).start()
+        try:
+            worker.wait_ready(timeout=3600)
+            eps = worker_throughput(worker, len(lines), timeout=1800)
+            _log(f"worker: {eps:,.0f} events/s; latency at {eps / 2:,.0f} events/s")
+            lat = latency_phase(settings, lines, eps / 2, args.latency_seconds)
+            m = worker.metrics()
+        finally:
+            worker.stop()
+    arr = np.array(lat) if lat else np.array([float("nan")])
+    result: dict[str, Any] = {
+        "events_per_s": round(eps, 1),
+        "bare_loop_events_per_s": round(bare, 1),
+        "ratio": round(eps / bare, 4),
+        "p50_ms": round(float(np.percentile(arr, 50)), 1),
+        "p99_ms": round(float(np.percentile(arr, 99)), 1),
+        "latency_samples": len(lat),
+        "items": args.items,
+        "users": args.users,
+        "events": len(lines),
+        "partitions": args.partitions,
+        "batches": m.get("interest_tracker_batch_size_count", 0.0),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
