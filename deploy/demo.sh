@@ -15,8 +15,9 @@ DEMO_ITEMS="${DEMO_ITEMS:-2000}"
 DEMO_RATE="${DEMO_RATE:-400}"
 METRICS_PORT="${IT_METRICS_PORT:-9464}"
 OUT="${DEMO_OUT:-demo-out}"
-export IT_APP_ID="${IT_APP_ID:-interest-tracker-demo}"
-export IT_TOPIC_PREFIX="${IT_TOPIC_PREFIX:-demo.}"
+run="demo$(date +%s)"  # fresh topics and consumer group for every run
+export IT_APP_ID="${IT_APP_ID:-interest-tracker-$run}"
+export IT_TOPIC_PREFIX="${IT_TOPIC_PREFIX:-$run.}"
 
 pids=()
 started_kafka=0
@@ -40,19 +41,23 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 $PY -m streams generate --users "$DEMO_USERS" --items "$DEMO_ITEMS" --drift-fraction 0.3 \
   --out "$OUT/data" >&2
 
+# the catalog first: the worker reads it whole (and encodes it) before it takes events
+$PY -m streams produce --items "$OUT/data/items.jsonl" >"$OUT/produce-items.log" 2>&1
+
 $PY -m streams worker --state-dir "$OUT/state" --metrics-port "$METRICS_PORT" \
   >"$OUT/worker.log" 2>&1 &
 pids+=($!)
 echo "demo: worker starting (log: $OUT/worker.log)" >&2
-for _ in $(seq 1 240); do
+echo "demo: waiting for the worker to load the model and the catalog..." >&2
+for _ in $(seq 1 600); do
   if curl -fsS "http://127.0.0.1:$METRICS_PORT/health" >/dev/null 2>&1; then break; fi
   if ! kill -0 "${pids[0]}" 2>/dev/null; then tail -30 "$OUT/worker.log" >&2; exit 1; fi
   sleep 0.5
 done
 echo "demo: metrics at http://127.0.0.1:$METRICS_PORT/metrics  health at http://127.0.0.1:$METRICS_PORT/health" >&2
 
-$PY -m streams produce --items "$OUT/data/items.jsonl" --events "$OUT/data/events.jsonl" \
-  --rate "$DEMO_RATE" >"$OUT/produce.log" 2>&1 &
+$PY -m streams produce --events "$OUT/data/events.jsonl" --rate "$DEMO_RATE" \
+  >"$OUT/produce.log" 2>&1 &
 pids+=($!)
 
 $PY -m streams tail --topic recommendations --topic interest-drift --from-end &

@@ -57,6 +57,40 @@ def _pick_pref(
     return leaves
 
 
+def _member_weights(catalog: SyntheticCatalog, bundles: Bundles, leaf_tops: IntArray) -> FloatArray:
+    """Popularity × role (1 anchor leaf, 0.6 same-top complement, 0.3 other-top) per member."""
+    leaf = catalog.leaf[bundles.members]
+    anchor = bundles.anchor[bundles.bundle_of_member()]
+    same_top = leaf_tops[leaf] == leaf_tops[anchor]
+    role = np.where(leaf == anchor, 1.0, np.where(same_top, 0.6, 0.3))
+    weights: FloatArray = catalog.popularity[bundles.members] * role
+    return weights
+
+
+class _LeafItems:
+    """Leaf items by popularity; among the user's preferred noun with probability ``taste``."""
+
+    def __init__(self, catalog: SyntheticCatalog, users: UserModel, taste: float) -> None:
+        self._nouns = catalog.nouns_per_leaf
+        self._width = int(self._nouns.max())
+        n_leaves = self._nouns.size
+        self._by_leaf = GroupSampler(catalog.leaf, catalog.popularity, n_groups=n_leaves)
+        self._by_noun = GroupSampler(
+            catalog.leaf * self._width + catalog.noun,
+            catalog.popularity,
+            n_groups=n_leaves * self._width,
+        )
+        self._user_taste = users.taste
+        self._taste = taste
+
+    def sample(self, leaf: IntArray, user: IntArray, rng: np.random.Generator) -> IntArray:
+        noun = (self._user_taste[user] + leaf) % self._nouns[leaf]
+        picked = self._by_noun.sample(leaf * self._width + noun, rng)
+        picked = np.where(rng.random(leaf.size) < self._taste, picked, -1)
+        out: IntArray = np.where(picked >= 0, picked, self._by_leaf.sample(leaf, rng))
+        return out
+
+
 def choose_items(
     plan: SessionPlan,
     users: UserModel,
@@ -71,57 +105,37 @@ def choose_items(
     taste: float,
 ) -> Visits:
     """Draw every visit's item (see the module docstring)."""
-    n_leaves = int(catalog.nouns_per_leaf.size)
-    s_user, s_regime = plan.session_user, plan.session_regime
-    session_leaf = _pick_pref(users, s_user, s_regime, rng)
-
-    tops = leaf_tops[catalog.leaf[bundles.members]]
-    anchor = bundles.anchor[bundles.bundle_of_member()]
-    role = np.where(
-        catalog.leaf[bundles.members] == anchor, 1.0, np.where(tops == leaf_tops[anchor], 0.6, 0.3)
-    )
-    member_pop = catalog.popularity[bundles.members] * role
-    bundle_pop = np.bincount(bundles.bundle_of_member(), member_pop, minlength=bundles.count)
-    by_anchor = GroupSampler(bundles.anchor, bundle_pop, n_groups=n_leaves)
-    mission = rng.random(s_user.size) < mission_rate
+    s_regime = plan.session_regime
+    session_leaf = _pick_pref(users, plan.session_user, s_regime, rng)
+    member_w = _member_weights(catalog, bundles, leaf_tops)
+    bundle_of = bundles.bundle_of_member()
+    bundle_w = np.bincount(bundle_of, member_w, minlength=bundles.count)
+    by_anchor = GroupSampler(bundles.anchor, bundle_w, n_groups=catalog.nouns_per_leaf.size)
+    mission = rng.random(session_leaf.size) < mission_rate
     session_bundle = np.where(mission, by_anchor.sample(session_leaf, rng), -1)
 
-    v_sess = plan.visit_session
+    v_sess, v_user = plan.visit_session, plan.visit_user
     v_bundle = session_bundle[v_sess]
-    in_mission = v_bundle >= 0
     r = rng.random(v_sess.size)
     kind = np.where(
-        in_mission,
+        v_bundle >= 0,
         np.where(r < bundle_focus, BUNDLE, LEAF),
         np.where(r < 0.85, LEAF, SIDE),
     )
     kind = np.where(rng.random(v_sess.size) < noise, NOISE, kind)
 
-    by_leaf = GroupSampler(catalog.leaf, catalog.popularity, n_groups=n_leaves)
-    nouns = catalog.nouns_per_leaf
-    width = int(nouns.max())
-    by_noun = GroupSampler(
-        catalog.leaf * width + catalog.noun, catalog.popularity, n_groups=nouns.size * width
-    )
-
-    def leaf_item(leaf: IntArray, user: IntArray) -> IntArray:
-        noun = (users.taste[user] + leaf) % nouns[leaf]
-        picked = by_noun.sample(leaf * width + noun, rng)
-        picked = np.where(rng.random(leaf.size) < taste, picked, -1)
-        return np.where(picked >= 0, picked, by_leaf.sample(leaf, rng))
-
-    in_bundle = GroupSampler(bundles.bundle_of_member(), member_pop, n_groups=bundles.count)
+    leaf_items = _LeafItems(catalog, users, taste)
+    in_bundle = GroupSampler(bundle_of, member_w, n_groups=bundles.count)
     item = np.full(v_sess.size, -1, dtype=np.int64)
     m = kind == BUNDLE
     item[m] = bundles.members[in_bundle.sample(v_bundle[m], rng)]
     m = kind == LEAF
-    item[m] = leaf_item(session_leaf[v_sess[m]], plan.visit_user[m])
+    item[m] = leaf_items.sample(session_leaf[v_sess[m]], v_user[m], rng)
     m = kind == SIDE
-    side_leaf = _pick_pref(users, plan.visit_user[m], s_regime[v_sess[m]], rng)
-    item[m] = leaf_item(side_leaf, plan.visit_user[m])
-    m = (kind == NOISE) | (item < 0)
+    side_leaf = _pick_pref(users, v_user[m], s_regime[v_sess[m]], rng)
+    item[m] = leaf_items.sample(side_leaf, v_user[m], rng)
+    m = kind == NOISE
     item[m] = rng.integers(0, catalog.size, int(m.sum()))
-    kind = np.where(m, NOISE, kind)
     affinity = np.clip(_AFFINITY[kind] + rng.uniform(-0.1, 0.1, kind.size), 0.0, 1.0)
     return Visits(
         item=item,

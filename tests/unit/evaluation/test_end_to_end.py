@@ -6,11 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
-from streams.cli import app
+from streams.commands.evaluate import evaluate
 from streams.datasets import GeneratorParams, write_dataset
 from streams.datasets.generator import generate
+
+app = typer.Typer()
+app.command()(evaluate)  # the only command: invoked without its name
 
 DATA = GeneratorParams(users=300, items=500, categories=4, seed=0, events_per_user=40.0)
 
@@ -18,7 +22,7 @@ DATA = GeneratorParams(users=300, items=500, categories=4, seed=0, events_per_us
 @pytest.mark.slow
 def test_engine_beats_each_single_signal_baseline_on_full_rank_hr10(tmp_path: Path) -> None:
     write_dataset(generate(DATA), tmp_path)
-    args = ["evaluate", "--items", str(tmp_path / "items.jsonl")]
+    args = ["--items", str(tmp_path / "items.jsonl")]
     args += ["--events", str(tmp_path / "events.jsonl"), "--json"]
     args += ["--drift-truth", str(tmp_path / "drift_truth.jsonl")]
     result = CliRunner().invoke(app, args)
