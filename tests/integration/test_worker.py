@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from state.codec import decode_user
 from streams.commands.produce import produce_files
 from streams.datasets.params import GeneratorParams
 from streams.datasets.synthetic import generate_dataset
 from streams.kafka.dlq import decode_dead_letter
+from streams.kafka.routing import PRODUCER_DEFAULTS, route_event
 from streams.settings import KafkaSettings
 from tests.integration.worker_proc import (
     ROOT,
@@ -194,6 +195,21 @@ MALFORMED = [
 ]
 
 
+def _produce_some_unkeyed(settings: KafkaSettings, lines: list[bytes]) -> None:
+    """Every third line without a key, every fifth keyed by something else than the user:
+    the worker must repartition them by user before applying them."""
+    producer = Producer({**settings.client_config(), **PRODUCER_DEFAULTS})
+    for i, line in enumerate(lines):
+        route = route_event(line)
+        key = route.key
+        if i % 3 == 0:
+            key = None
+        elif i % 5 == 0:
+            key = f"not-the-user-{i}".encode()
+        producer.produce(settings.topic("events"), key=key, value=line)
+    assert producer.flush(30) == 0
+
+
 def test_bad_input_goes_to_the_dead_letter_topic(
     kafka_topics: KafkaSettings, dataset: Path, tmp_path: Path
 ) -> None:
@@ -208,7 +224,7 @@ def test_bad_input_goes_to_the_dead_letter_topic(
     worker = WorkerProcess(kafka_topics, tmp_path / "w1", app_id).start()
     try:
         worker.wait_ready()
-        produce_files(kafka_topics, None, mixed, progress=False, single_topic=True)
+        _produce_some_unkeyed(kafka_topics, body)
         wait_until(lambda: _settled([worker], kafka_topics, app_id), 180, "worker settled")
         letters = [decode_dead_letter(v) for _, v in read_topic(kafka_topics, "events.dlq")]
         m = worker.metrics()
@@ -221,6 +237,7 @@ def test_bad_input_goes_to_the_dead_letter_topic(
         assert dl.reason
         assert dl.topic == kafka_topics.topic("events")
         assert dl.offset >= 0
+        assert dl.reason != "processing_error"
     want = _replay(dataset, mixed, tmp_path)
     assert Counter(dl.reason for dl in letters) == Counter(r["reason"] for r in want["rejections"])
     applied = m["interest_tracker_events_applied_total"]
