@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["SIGNALS", "blend", "category_scores", "covis_scores", "normalise_max"]
+__all__ = ["SIGNALS", "blend", "category_scores", "covis_scores", "level_mean", "normalise_max"]
 
 F64 = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
@@ -66,13 +66,22 @@ def covis_scores(
 
 def category_scores(nodes: I32, shares: F64, level_weights: Sequence[float]) -> F64:
     """``Σ_level λ_level · shares[node]`` / ``Σ λ`` for rows' ``(n, depth)`` node ids."""
-    depth = nodes.shape[1]
-    lam = np.array([level_weights[min(d, len(level_weights) - 1)] for d in range(depth)])
-    has = nodes >= 0
-    total = float(lam.sum())
-    if total <= 0.0 or len(shares) == 0:
+    if len(shares) == 0:
         return np.zeros(nodes.shape[0])
-    vals = np.where(has, shares[np.where(has, nodes, 0)], 0.0)
+    has = nodes >= 0
+    return level_mean(np.where(has, shares[np.where(has, nodes, 0)], 0.0), level_weights)
+
+
+def level_mean(vals: F64, level_weights: Sequence[float]) -> F64:
+    """``Σ_level λ_level · vals[:, level]`` / ``Σ λ`` for gathered ``(n, depth)`` shares.
+
+    The last weight repeats for deeper levels; zeros when the weights sum to zero.
+    """
+    depth = vals.shape[1]
+    lam = np.array([level_weights[min(d, len(level_weights) - 1)] for d in range(depth)])
+    total = float(lam.sum())
+    if total <= 0.0:
+        return np.zeros(vals.shape[0])
     out: F64 = (vals * lam).sum(axis=1) / total
     return out
 

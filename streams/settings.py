@@ -65,6 +65,9 @@ class Settings(KafkaSettings):
     refresh_idle_s: float = Field(
         2.0, gt=0, description="idle time after which recommendations are refreshed"
     )
+    refresh_max_users: int = Field(
+        100_000, ge=0, description="recently published users re-checked when signals move"
+    )
     max_batch_attempts: int = Field(
         8, ge=1, description="publishing attempts before the worker stops without committing"
     )

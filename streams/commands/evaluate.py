@@ -82,7 +82,7 @@ def evaluate(
     methods: Annotated[str, typer.Option(help="Comma-separated methods to compare.")] = ",".join(
         METHODS
     ),
-    batch_size: Annotated[int, typer.Option(min=1, help="Events per engine batch.")] = 1000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Event lines per engine batch.")] = 8192,
     min_train: Annotated[
         int, typer.Option(min=1, help="Fewest training events of an evaluated user.")
     ] = 3,

@@ -1,4 +1,4 @@
-"""Admission: which parsed events of a batch are applied, per user, in arrival order.
+"""Admission: which valid events of a batch are applied, per user, in arrival order.
 
 Per user, sequentially (so the outcome does not depend on how events are cut into batches or
 on how different users' events interleave):
@@ -15,100 +15,122 @@ on how different users' events interleave):
 4. ``unknown_item``: the item is neither known to the catalog nor inline in the event (unless
    ``accept_unknown_items``).
 
-Nothing is mutated here; :func:`commit_marks` records ids and offsets after the math ran.
+The rules run on columns (:mod:`streams.core.admission_rules`); only users with a repeated
+``event_id`` inside the batch take the literal per-event loop. Nothing is mutated here;
+:func:`commit_marks` records ids and offsets after the math ran.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from itertools import islice
+
+import numpy as np
+import numpy.typing as npt
 
 from state.store import UserStore
 from state.user import UserState
-from streams.core.events import Event
+from streams.core.admission_rules import Verdicts, offset_duplicates, verdicts
+from streams.core.columns import EventColumns
 from streams.core.messages import Message
 from streams.core.outputs import Rejection
 from streams.core.params import EngineParams
 
-__all__ = ["UserBatch", "admit", "commit_marks"]
+__all__ = ["Admission", "admit", "commit_marks"]
+
+I64 = npt.NDArray[np.int64]
+B = npt.NDArray[np.bool_]
 
 
 @dataclass(slots=True)
-class UserBatch:
-    """One user's part of a batch: the state, the events to apply, the marks to record."""
+class Admission:
+    """The batch's users (first-appearance order) and the events to apply.
 
-    state: UserState
-    is_new: bool
-    events: list[Event] = field(default_factory=list)
-    marks: dict[str, int] = field(default_factory=dict)
+    ``order``: column positions of the applied events, grouped by user (in ``states`` order),
+    arrival order within a user; ``user``: each one's index into ``states``.
+    """
+
+    states: list[UserState]
+    is_new: list[bool]
+    marks: list[dict[str, int] | None]
+    """The users' new offset marks (``None``: no message with a Kafka position)."""
+    order: I64
+    user: I64
+    rejections: list[Rejection]
+    duplicates: int
 
 
 def admit(
-    parsed: Sequence[tuple[Event, Message]],
+    cols: EventColumns,
+    messages: Sequence[Message],
     store: UserStore,
     new_state: Callable[[str], UserState],
     params: EngineParams,
     *,
-    known: Callable[[str], bool],
+    known: B,
     now_ms: int | None,
-) -> tuple[list[UserBatch], list[Rejection], int]:
-    """Group ``parsed`` by user and admit; ``(user batches, rejections, duplicates)``."""
-    groups: dict[str, list[tuple[Event, Message]]] = {}
-    for pair in parsed:
-        groups.setdefault(pair[0].user_id, []).append(pair)
+) -> Admission:
+    """Group ``cols`` by user and admit. ``known[j]``: event ``j``'s item is known or inline."""
+    first: dict[str, int] = {}
+    code_list = [first.setdefault(u, len(first)) for u in cols.user_id]
+    states: list[UserState] = []
+    is_new: list[bool] = []
+    for uid in first:
+        st = store.get(uid)
+        is_new.append(st is None)
+        states.append(new_state(uid) if st is None else st)
+    code = np.asarray(code_list, np.int64)
+    offdup, marks = offset_duplicates(cols, messages, states, code_list)
+    v = verdicts(cols, states, code_list, offdup=offdup, known=known, params=params, now_ms=now_ms)
+    rejections = _rejections(v, cols, messages, params, now_ms)
+    adm = v.admitted
+    order = np.flatnonzero(adm[v.order])
+    positions = v.order[order]
+    return Admission(
+        states, is_new, marks, positions, code[positions], rejections, int(v.duplicate.sum())
+    )
+
+
+def _rejections(
+    v: Verdicts,
+    cols: EventColumns,
+    messages: Sequence[Message],
+    params: EngineParams,
+    now_ms: int | None,
+) -> list[Rejection]:
+    """The rejected events' records, grouped by user then in arrival order."""
     limits = params.limits
-    future = None if now_ms is None else now_ms + limits.future_bound_ms
-    lateness = limits.allowed_lateness_ms
-    accept_unknown = params.accept_unknown_items
-    out: list[UserBatch] = []
-    rejections: list[Rejection] = []
-    duplicates = 0
-    for user_id, pairs in groups.items():
-        state = store.get(user_id)
-        ub = UserBatch(new_state(user_id) if state is None else state, state is None)
-        st = ub.state
-        ub.marks = dict(st.offsets)
-        window = st.event_ids
-        taken: set[str] = set()
-        wm = st.watermark
-        for ev, msg in pairs:
-            if msg.partition >= 0 and msg.offset >= 0:
-                key = f"{msg.topic}/{msg.partition}"
-                last = ub.marks.get(key)
-                if last is not None and msg.offset <= last:
-                    duplicates += 1
-                    continue
-                ub.marks[key] = msg.offset
-            if ev.event_id in taken or ev.event_id in window:
-                duplicates += 1
-                continue
-            reason = None
-            if future is not None and ev.ts > future:
-                reason = ("future_ts", f"ts {ev.ts} > now {now_ms} + {limits.future_bound_ms}")
-            elif wm >= 0 and ev.ts < wm - lateness:
-                reason = ("too_late", f"ts {ev.ts} < user watermark {wm} - {lateness}")
-            elif not accept_unknown and ev.item is None and not known(ev.item_id):
-                reason = ("unknown_item", f"item {ev.item_id!r} is not in the catalog")
-            if reason is not None:
-                rejections.append(
-                    Rejection(reason[0], reason[1], msg.value, msg.topic, msg.partition, msg.offset)
-                )
-                continue
-            taken.add(ev.event_id)
-            ub.events.append(ev)
-            wm = max(wm, ev.ts)
-        out.append(ub)
-    return out, rejections, duplicates
+    out: list[Rejection] = []
+    bad = v.future | v.too_late | v.unknown
+    for j in v.order[bad[v.order]].tolist():
+        msg = messages[cols.msg[j]]
+        ts = cols.ts[j]
+        if v.future[j]:
+            reason = "future_ts"
+            detail = f"ts {ts} > now {now_ms} + {limits.future_bound_ms}"
+        elif v.too_late[j]:
+            reason = "too_late"
+            detail = (
+                f"ts {ts} < user watermark {int(v.watermark[j])} - {limits.allowed_lateness_ms}"
+            )
+        else:
+            reason = "unknown_item"
+            detail = f"item {cols.item_id[j]!r} is not in the catalog"
+        out.append(Rejection(reason, detail, msg.value, msg.topic, msg.partition, msg.offset))
+    return out
 
 
-def commit_marks(ub: UserBatch, window: int) -> None:
-    """Record the batch's offset marks and applied event ids (bounded FIFO window)."""
-    st = ub.state
-    st.offsets = ub.marks
-    ids = st.event_ids
-    for ev in ub.events:
-        ids[ev.event_id] = None
+def commit_marks(
+    state: UserState, marks: dict[str, int] | None, event_ids: Sequence[str], window: int
+) -> None:
+    """Record a user's offset marks and applied event ids (bounded FIFO window)."""
+    if marks is not None:
+        state.offsets = marks
+    ids = state.event_ids
+    for eid in event_ids:
+        ids[eid] = None
     excess = len(ids) - window
     if excess > 0:
-        for key in list(ids)[:excess]:
+        for key in list(islice(ids, excess)):
             del ids[key]

@@ -1,21 +1,20 @@
 """``EventArrays``: the applied events of a batch as numpy columns, grouped by user.
 
-Built once per batch from the admitted events; every later step (interests, drift,
-co-visitation, trending) is numpy over these columns. Users are ``0..U-1`` in the batch's
-order; user ``u``'s events are ``seg[u]:seg[u+1]`` in arrival order.
+Built once per batch from the admitted events' columns (:mod:`streams.core.columns`); every
+later step (interests, drift, co-visitation, trending) is numpy over these columns. Users are
+``0..U-1`` in the batch's order; user ``u``'s events are ``seg[u]:seg[u+1]`` in arrival order.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from state.catalog import Catalog
-from streams.core.events import Event
+from streams.core.columns import EventColumns
 from streams.core.params import EngineParams
 
 __all__ = ["EventArrays", "TypeTable", "build_arrays"]
@@ -88,28 +87,29 @@ class EventArrays:
 
 
 def build_arrays(
-    per_user: Sequence[Sequence[Event]],
-    catalog: Catalog,
+    cols: EventColumns,
+    positions: I64,
+    user: I64,
+    *,
+    rows: I64,
     types: TypeTable,
     text_rows: Mapping[str, int],
-) -> EventArrays:
-    """Columns of ``per_user`` (every inner sequence non-empty)."""
-    counts = np.fromiter((len(evs) for evs in per_user), np.int64, len(per_user))
-    seg = np.zeros(len(per_user) + 1, np.int64)
-    np.cumsum(counts, out=seg[1:])
-    evs = [e for group in per_user for e in group]
-    n = len(evs)
-    index = catalog.index
-    ts = np.fromiter((e.ts for e in evs), np.int64, n)
-    row = np.fromiter((index.get(e.item_id, -1) for e in evs), np.int64, n)
-    tindex = types.index
-    tix = np.fromiter((tindex[e.type] for e in evs), np.int64, n)
-    nan = math.nan
-    value = np.fromiter((nan if e.value is None else e.value for e in evs), np.float64, n)
-    if text_rows:
-        text = np.fromiter((text_rows.get(e.text, -1) if e.text else -1 for e in evs), np.int64, n)
-    else:
-        text = np.full(n, -1, np.int64)
+) -> tuple[EventArrays, I64]:
+    """Columns of the applied events ``positions`` (grouped by ``user``, ascending).
+
+    ``rows``: each column position's catalog row. Returns ``(arrays, users)``: the arrays'
+    user ``u`` is ``users[u]`` (an index into the admission's states).
+    """
+    users, local = np.unique(user, return_inverse=True)
+    local = local.reshape(-1).astype(np.int64)
+    seg = np.zeros(len(users) + 1, np.int64)
+    np.cumsum(np.bincount(local, minlength=len(users)), out=seg[1:])
+    tix = np.asarray(cols.type, np.int64)[positions]
+    value = np.asarray(cols.value, np.float64)[positions]
+    text = np.full(len(cols), -1, np.int64)
+    for j, t in cols.text.items():
+        if t:
+            text[j] = text_rows[t]
     weight, collab = types.weights(tix, value)
-    user = np.repeat(np.arange(len(per_user), dtype=np.int64), counts)
-    return EventArrays(seg, user, ts, row, weight, collab, text)
+    ts = np.asarray(cols.ts, np.int64)[positions]
+    return EventArrays(seg, local, ts, rows[positions], weight, collab, text[positions]), users

@@ -6,20 +6,29 @@ zone, an inline item's ``item_id`` must be the event's, a category path has a bo
 the message size is bounded. The time rules that need state (``too_late``, ``future_ts``) are
 the engine's. Nothing here raises on bad input.
 
+:meth:`EventParser.batch` parses a whole batch into columns. Its fast path takes the common
+shape (no inline item, epoch-millisecond ``ts``) with one scan per line and plain type tests
+(:mod:`streams.core.plain`, bounds read from the same schema); anything else, valid or not,
+goes through the full path above, so both paths give the same events and rejections
+(``tests/unit/core/test_fast_contract.py`` checks them against ``jsonschema``).
+
 Reason codes: see :data:`REASONS`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from json.scanner import make_scanner
 
 from state.categories import category_nodes
+from streams.core.columns import EventColumns
 from streams.core.events import Event, Item
 from streams.core.messages import Message
 from streams.core.outputs import Rejection
 from streams.core.params import LimitParams
+from streams.core.plain import PlainCheck, plain_event_check
 from streams.core.schema import Invalid, ObjectValidator, compile_schema
 
 __all__ = ["REASONS", "EventParser", "ItemParser", "iso_to_ms"]
@@ -116,13 +125,67 @@ class ItemParser:
 class EventParser:
     """``parser(message) -> Event | Rejection`` for event records / an events file."""
 
-    __slots__ = ("_limits", "_validate")
+    __slots__ = ("_limits", "_plain", "_scan", "_validate")
 
     def __init__(self, limits: LimitParams, event_types: frozenset[str]) -> None:
         self._limits = limits
         self._validate: ObjectValidator = compile_schema(
             "event.schema.json", limits, {"event_types": event_types}
         )
+        self._plain = plain_event_check(limits, event_types)
+        # The scanner json.loads itself runs (same decoder settings), without its wrapping.
+        self._scan: Callable[[str, int], tuple[object, int]] = make_scanner(
+            json.JSONDecoder()  # type: ignore[arg-type]
+        )
+
+    @property
+    def plain(self) -> PlainCheck:
+        """The fast validator of this parser (see :func:`plain_event_check`)."""
+        return self._plain
+
+    def batch(
+        self, messages: Sequence[Message], type_index: Mapping[str, int]
+    ) -> tuple[EventColumns, list[Rejection]]:
+        """Validate a batch: ``(valid events as columns, rejections)``, both in arrival order.
+
+        The same events and rejections as calling the parser on each message.
+        ``type_index`` maps every configured event type to its column code.
+        """
+        cols = EventColumns()
+        rejections: list[Rejection] = []
+        scan, check, limit = self._scan, self._plain, self._limits.max_message_bytes
+        col_msg, col_eid, col_uid, col_iid = cols.msg, cols.event_id, cols.user_id, cols.item_id
+        col_type, col_ts, col_value, col_text = cols.type, cols.ts, cols.value, cols.text
+        for i, msg in enumerate(messages):
+            raw = msg.value
+            fields = None
+            if len(raw) <= limit:
+                try:
+                    text = raw.decode()
+                    obj, end = scan(text, 0)
+                except (ValueError, StopIteration, RecursionError):
+                    pass  # the full path says why (or parses what UTF-8 could not)
+                else:
+                    if end == len(text):
+                        fields = check(obj)
+            if fields is None:
+                ev = self(msg)
+                if isinstance(ev, Rejection):
+                    rejections.append(ev)
+                else:
+                    cols.append(i, ev, type_index[ev.type])
+                continue
+            eid, uid, iid, typ, ts, value, ev_text = fields
+            if ev_text is not None:
+                col_text[len(col_msg)] = ev_text
+            col_msg.append(i)
+            col_eid.append(eid)
+            col_uid.append(uid)
+            col_iid.append(iid)
+            col_type.append(type_index[typ])
+            col_ts.append(ts)
+            col_value.append(value)
+        return cols, rejections
 
     def __call__(self, msg: Message) -> Event | Rejection:
         """Validate one message; never raises on bad input."""
@@ -156,6 +219,8 @@ class EventParser:
                 return _reject(msg, "item_mismatch", f"item.item_id {parsed.item_id!r}")
             item = parsed
         value = obj.get("value")
+        if type(value) is int and not -1e300 < value < 1e300:
+            return _reject(msg, "not_finite", "value: an integer too large for a float")
         text = obj.get("text")
         return Event(
             event_id=obj["event_id"],  # type: ignore[arg-type]

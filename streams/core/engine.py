@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
@@ -23,13 +24,14 @@ from state.catalog import Catalog
 from state.signals import SignalDeltas, Signals
 from state.store import MemoryUserStore, UserStore
 from state.user import UserState
-from streams.core.admission import UserBatch, admit, commit_marks
+from streams.core.admission import Admission, admit, commit_marks
 from streams.core.arrays import TypeTable, build_arrays
 from streams.core.collab import collab_deltas
+from streams.core.columns import EventColumns
 from streams.core.contract import EventParser, ItemParser
 from streams.core.drifting import detect_drift
 from streams.core.errors import EngineError
-from streams.core.events import Event, Item
+from streams.core.events import Item
 from streams.core.interests import apply_interests, apply_memories, contributions
 from streams.core.items import changed_items, encode_and_upsert
 from streams.core.messages import Message
@@ -40,6 +42,7 @@ from streams.core.recommender import Recommender
 __all__ = ["BatchResult", "Engine", "ItemResult"]
 
 F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
 
 
 @dataclass(slots=True)
@@ -108,9 +111,6 @@ class Engine:
     def _new_state(self, user_id: str) -> UserState:
         return UserState.new(user_id, self.catalog.dim)
 
-    def _known(self, item_id: str) -> bool:
-        return self.catalog.fingerprint(item_id) is not None
-
     def apply_items(self, messages: Sequence[Message]) -> ItemResult:
         """Upsert or delete catalog items (one encoder call for the new or changed ones)."""
         res = ItemResult()
@@ -143,52 +143,73 @@ class Engine:
         ``recommend=False`` skips the per-user recommendations (replay ``--emit final``).
         """
         res = BatchResult()
-        parsed: list[tuple[Event, Message]] = []
-        parse = self._events
-        for msg in messages:
-            ev = parse(msg)
-            if isinstance(ev, Rejection):
-                res.rejections.append(ev)
-            else:
-                parsed.append((ev, msg))
-        inline = [ev.item for ev, _ in parsed if ev.item is not None]
+        cols, res.rejections = self._events.batch(messages, self._types.index)
+        inline = list(cols.item.values())
         changed = changed_items(inline, self.catalog) if inline else []
-        texts = list(dict.fromkeys(ev.text for ev, _ in parsed if ev.text))
+        texts = list(dict.fromkeys(t for t in cols.text.values() if t))
         text_vecs = encode_and_upsert(changed, texts, self.catalog, self.encoder)
         res.item_upserts = changed
         if self.params.accept_unknown_items:
-            self.catalog.ensure_rows([ev.item_id for ev, _ in parsed])
-        batches, rejected, res.duplicates = admit(
-            parsed, self.users, self._new_state, self.params, known=self._known, now_ms=now_ms
+            self.catalog.ensure_rows(cols.item_id)
+        rows, known = self._rows(cols)
+        adm = admit(
+            cols, messages, self.users, self._new_state, self.params, known=known, now_ms=now_ms
         )
-        res.rejections += rejected
-        busy = [ub for ub in batches if ub.events]
-        if busy:
+        res.rejections += adm.rejections
+        res.duplicates = adm.duplicates
+        busy: list[UserState] = []
+        if len(adm.order):
             try:
-                res.alerts, deltas = self._apply(busy, texts, text_vecs)
+                res.alerts, deltas, busy = self._apply(cols, adm, rows, texts, text_vecs)
             except (ValueError, IndexError, FloatingPointError) as exc:
-                users = ", ".join(ub.state.user_id for ub in busy[:5])
+                users = ", ".join(adm.states[u].user_id for u in np.unique(adm.user)[:5].tolist())
                 raise EngineError(f"batch failed for users {users}...: {exc}") from exc
             res.signal_deltas = deltas
-            res.applied = sum(len(ub.events) for ub in busy)
-        for ub in batches:
-            if ub.is_new and not ub.events and not ub.marks:
-                continue  # nothing of this new user was applied: no state to keep
-            commit_marks(ub, self.params.idempotency.event_id_window)
-            self.users.put(ub.state)
+            res.applied = len(adm.order)
+        self._commit(cols, adm)
         if recommend and busy:
-            states = [ub.state for ub in busy]
             res.recommendations = self._recommender.recommend(
-                states, [s.user_id for s in states], [s.watermark for s in states]
+                busy, [s.user_id for s in busy], [s.watermark for s in busy]
             )
         return res
 
+    def _rows(self, cols: EventColumns) -> tuple[I64, npt.NDArray[np.bool_]]:
+        """Each event's catalog row (``-1``: none) and whether its item is known or inline."""
+        cat = self.catalog
+        rows = np.fromiter(map(cat.index.get, cols.item_id, repeat(-1)), np.int64, len(cols))
+        safe = np.maximum(rows, 0)
+        known = (rows >= 0) & cat.known[safe] & cat.alive[safe]
+        if cols.item:
+            known[list(cols.item)] = True
+        return rows, known
+
+    def _commit(self, cols: EventColumns, adm: Admission) -> None:
+        """Record marks and event ids; store every user that has state to keep."""
+        window = self.params.idempotency.event_id_window
+        counts = np.bincount(adm.user, minlength=len(adm.states)).tolist()
+        ids = [cols.event_id[j] for j in adm.order.tolist()]
+        start = 0
+        for u, st in enumerate(adm.states):
+            n, marks = counts[u], adm.marks[u]
+            if adm.is_new[u] and n == 0 and not marks:
+                continue  # nothing of this new user was applied: no state to keep
+            commit_marks(st, marks, ids[start : start + n], window)
+            start += n
+            self.users.put(st)
+
     def _apply(
-        self, busy: list[UserBatch], texts: list[str], text_vecs: npt.NDArray[np.float32]
-    ) -> tuple[list[DriftAlert], SignalDeltas]:
-        states = [ub.state for ub in busy]
+        self,
+        cols: EventColumns,
+        adm: Admission,
+        rows: I64,
+        texts: list[str],
+        text_vecs: npt.NDArray[np.float32],
+    ) -> tuple[list[DriftAlert], SignalDeltas, list[UserState]]:
         text_rows = {t: i for i, t in enumerate(texts)}
-        ea = build_arrays([ub.events for ub in busy], self.catalog, self._types, text_rows)
+        ea, users = build_arrays(
+            cols, adm.order, adm.user, rows=rows, types=self._types, text_rows=text_rows
+        )
+        states = [adm.states[u] for u in users.tolist()]
         deltas = collab_deltas(ea, states, self.catalog, self.params)
         c = contributions(ea, states, self.catalog, text_vecs, self.params)
         alerts = detect_drift(ea, states, self.catalog, c, self.params.drift)
@@ -204,7 +225,7 @@ class Engine:
                 pair_b=deltas.pair_b,
                 pair_w=deltas.pair_w,
             )
-        return alerts, deltas.to_ids(self.catalog)
+        return alerts, deltas.to_ids(self.catalog), states
 
     def apply_signal_deltas(self, deltas: SignalDeltas) -> None:
         """Apply increments published by any worker (this one's included)."""

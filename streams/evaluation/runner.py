@@ -53,7 +53,7 @@ class EvalConfig:
     k: int = 10
     negatives: int = 100
     seed: int = 0
-    batch_size: int = 1000
+    batch_size: int = 8192
     item_batch_size: int = 512
     min_train: int = 3
     score_chunk: int = 128
@@ -126,7 +126,9 @@ def _mean(x: npt.NDArray[np.float64]) -> float:
     return float(x.mean()) if x.size else 0.0
 
 
-def _excluded(engine: Engine, recommender: Recommender, users: Sequence[str]) -> np.ndarray:
+def _excluded(
+    engine: Engine, recommender: Recommender, users: Sequence[str]
+) -> npt.NDArray[np.bool_]:
     """``(len(users), rows)``: what the product would not recommend to each user."""
     ok = engine.catalog.recommendable()
     out = np.broadcast_to(~ok, (len(users), ok.size)).copy()

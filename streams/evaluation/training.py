@@ -58,7 +58,7 @@ def train(
     engine: Engine,
     events: Sequence[Message],
     stats: TrainStats,
-    batch_size: int = 1000,
+    batch_size: int = 8192,
     progress: Progress | None = None,
 ) -> None:
     """Replay ``events`` through ``engine.process`` in file order, ``batch_size`` at a time."""

@@ -24,7 +24,7 @@ import logging
 import os
 import time
 import weakref
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -107,7 +107,9 @@ class WorkerRuntime:
         self.processed = 0
         self.last_batch_at = 0.0
         self.positions: dict[tuple[str, int], int] = {}
-        self.dirty: dict[str, bytes] = {}  # user -> last published recommendation
+        self.published: OrderedDict[str, bytes] = OrderedDict()  # user -> last published
+        self.dirty: set[str] = set()  # users touched since the last refresh
+        self.signals_changed = False  # signal deltas applied since the last refresh
         self.last_signal_at = 0.0
         self.owned: Callable[[], set[int]] = lambda: set(range(partitions))
         self._poison: list[DeadLetter] = []
@@ -244,7 +246,8 @@ class WorkerRuntime:
         for rec in result.recommendations:
             body = rec.to_json()
             out.append(Outbound("recommendations", rec.user_id.encode(), body))
-            self.dirty[rec.user_id] = body
+            self._remember(rec.user_id, body)
+            self.dirty.add(rec.user_id)
         out.extend(
             Outbound("interest-drift", a.user_id.encode(), a.to_json()) for a in result.alerts
         )
@@ -288,12 +291,26 @@ class WorkerRuntime:
 
     # -- refresh --------------------------------------------------------------------------
 
+    def _remember(self, user: str, body: bytes) -> None:
+        self.published[user] = body
+        self.published.move_to_end(user)
+        while len(self.published) > self.settings.refresh_max_users:
+            self.published.popitem(last=False)
+
+    def pending_refresh(self) -> int:
+        """Users waiting for a refresh (1 more when signals changed since the last one)."""
+        return len(self.dirty) + int(self.signals_changed)
+
     async def refresh(self) -> None:
-        """Republish the recommendations of the users touched since the last refresh whose
-        recommendations changed since: the collaborative signals of other users' events
-        (and other workers') have arrived meanwhile. Run when the worker is idle."""
+        """Republish recommendations that changed since they were published: collaborative
+        signals from later events (of this worker and of the others) move them. Covers the
+        users touched since the last refresh, and, when signal deltas arrived since, every
+        user published recently (up to ``refresh_max_users``). Run when the worker is idle."""
         async with self._lock:
-            users = list(self.dirty)
+            users = set(self.dirty)
+            if self.signals_changed:
+                users.update(self.published)
+            self.signals_changed = False
             owned = self.owned()  # users whose partition moved away are the new owner's
             mine = [u for u in users if _partition_of(u.encode(), self.partitions) in owned]
             table = self.parts.users
@@ -303,12 +320,13 @@ class WorkerRuntime:
             out = []
             for rec in recs:
                 body = rec.to_json()
-                if body != self.dirty.get(rec.user_id):
+                if body != self.published.get(rec.user_id):
                     out.append(Outbound("recommendations", rec.user_id.encode(), body))
             await self._publish(out)
             await self.parts.app.producer.flush()
-            for u in users:
-                self.dirty.pop(u, None)
+            for o in out:
+                self._remember(o.key.decode() if o.key else "", o.value)
+            self.dirty.difference_update(users)
             self.metrics.recommendations.inc(len(out))
             if out:
                 log.info("refreshed %d of %d recommendations", len(out), len(users))

@@ -101,6 +101,7 @@ class _Readers:
                 continue
             await rt.in_engine(rt.engine.apply_signal_deltas, deltas)
             rt.last_signal_at = time.monotonic()
+            rt.signals_changed = True
             rt.metrics.signal_deltas.inc()
 
     async def until_loaded(self) -> None:
@@ -147,7 +148,7 @@ def build_worker(settings: Settings, registry: CollectorRegistry | None = None) 
             counted[0] = time.monotonic()  # a key scan of the local RocksDB partitions
             rt.metrics.users_tracked.set(sum(1 for _ in parts.users))
         if (
-            rt.dirty
+            rt.pending_refresh()
             and rt.ready.is_set()
             and rt.idle_for() >= settings.refresh_idle_s
             and readers.signals.live_lag() == 0
@@ -165,7 +166,7 @@ def build_worker(settings: Settings, registry: CollectorRegistry | None = None) 
             "recovering": recovering,
             "batches": rt.batches,
             "processed": rt.processed,
-            "pending_refresh": len(rt.dirty),
+            "pending_refresh": rt.pending_refresh(),
             "partitions": sorted(f"{t}:{p}" for t, p in rt.positions),
         }
 

@@ -35,5 +35,8 @@ def test_engine_beats_each_single_signal_baseline_on_full_rank_hr10(tmp_path: Pa
         assert hr["engine"] > hr[baseline], (baseline, hr)
     drift = report["drift"]
     assert drift["switched"] > 10
-    # alerts single out the users who switched (their figures are the engine's to tune)
-    assert drift["recall"] > max(0.25, 2 * drift["false_alarm_users"]), drift
+    # Alerts single out the users who switched, far beyond chance. (How many switches are
+    # caught and how soon is the drift detector's to tune; the data side is in
+    # tests/unit/datasets/test_structure.py::test_switches_are_detectable_from_the_events_alone.)
+    assert drift["recall"] > 3 * drift["false_alarm_users"], drift
+    assert drift["precision"] > 3 * drift["switched"] / report["users"], drift

@@ -1,0 +1,143 @@
+"""Candidates and blended scores for a group of users at once, as flat ``(user, row)`` arrays.
+
+The same numbers as scoring each user alone (:meth:`streams.core.recommender.Recommender.
+score_users` restricted to the candidates): every per-user reduction (co-visitation sums and
+their best source, maxima, ``unique``) becomes one over keys ``user · n + row``, which keeps
+each user's elements in the same order. Candidates of a user: the co-visitation neighbours of
+its recent items, its ``semantic_candidates`` nearest items, the trending items and the most
+popular items of its two strongest category nodes; minus its exclusions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from state.catalog import Catalog
+from state.scoring import blend, level_mean
+from state.signals import Signals
+from streams.core.params import EngineParams
+from streams.core.views import GroupViews
+
+__all__ = ["Scored", "score_candidates"]
+
+F64 = npt.NDArray[np.float64]
+F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
+B = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """The candidates of every user, sorted by (user, score desc, row)."""
+
+    user: I64
+    row: I64
+    score: F64
+    x: F64
+    """``(4, m)`` normalised signals in :data:`state.scoring.SIGNALS` order."""
+    best: I64
+    """The recent item (row) that co-visitation credits most; ``-1``: none."""
+    seg: I64
+    """User ``u``'s candidates are ``seg[u]:seg[u+1]``."""
+
+
+def _covis(v: GroupViews, signals: Signals, n: int, ok: B, beta: float) -> tuple[I64, F64, I64]:
+    """``(keys, raw score, best source row)`` of the co-visitation neighbours (recommendable)."""
+    cv = signals.covis
+    cv.grow(n)
+    if len(v.recent_row) == 0:
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
+    nbr, w = cv.neighbors(v.recent_row)
+    has = nbr >= 0
+    src = np.broadcast_to(np.arange(len(nbr))[:, None], nbr.shape)[has]
+    dst = nbr[has].astype(np.int64)
+    src_norm = np.power(np.maximum(cv.degree(v.recent_row), 1e-300), 1.0 - beta)
+    contrib = v.rho[src] * w[has] / src_norm[src] / np.power(np.maximum(cv.deg[dst], 1e-300), beta)
+    keys, inv = np.unique(v.recent_user[src] * n + dst, return_inverse=True)
+    inv = inv.reshape(-1)
+    score = np.bincount(inv, weights=contrib, minlength=len(keys)).astype(np.float64)
+    order = np.lexsort((-contrib, inv))
+    first = np.searchsorted(inv[order], np.arange(len(keys)))
+    best = v.recent_row[src[order][first]]
+    keep = ok[keys % n]
+    return keys[keep], score[keep], best[keep]
+
+
+def _semantic(sem: F32, ok: B, k: int) -> tuple[I64, F64]:
+    """``(keys of each user's k nearest recommendable rows, each user's best similarity)``."""
+    n = sem.shape[1]
+    rows = np.flatnonzero(ok)
+    c = sem.shape[0]
+    if len(rows) == 0:
+        return np.zeros(0, np.int64), np.zeros(c)
+    vals = sem[:, rows].astype(np.float64)
+    k = min(k, len(rows))
+    part = np.argpartition(-vals, k - 1, axis=1)[:, :k] if k < len(rows) else None
+    top = rows[part] if part is not None else np.broadcast_to(rows, (c, len(rows)))
+    keys = (np.arange(c, dtype=np.int64)[:, None] * n + top).reshape(-1)
+    return keys, vals.max(axis=1)
+
+
+def score_candidates(
+    v: GroupViews,
+    sem: F32,
+    *,
+    catalog: Catalog,
+    signals: Signals,
+    params: EngineParams,
+    trend: F64,
+    trend_top: I64,
+    category_rows: Callable[[int], I64],
+) -> Scored:
+    """Score every user's candidates (``sem``: ``(C, n)`` similarities to θ)."""
+    rp = params.recommend
+    n, c = len(catalog), sem.shape[0]
+    ok = catalog.recommendable()
+    c_keys, c_score, c_best = _covis(v, signals, n, ok, params.covis.popularity_exponent)
+    s_keys, sem_max = _semantic(sem, ok, rp.semantic_candidates)
+    users = np.arange(c, dtype=np.int64)
+    parts = [c_keys, s_keys, (users[:, None] * n + trend_top).reshape(-1)]
+    top_nodes = np.argsort(-v.shares, axis=1, kind="stable")[:, :2]
+    for u, nodes in enumerate(top_nodes.tolist()):
+        for nd in nodes:
+            if v.shares[u, nd] > 0:
+                parts.append(u * n + category_rows(nd))
+    keys = np.unique(np.concatenate(parts))
+    if len(v.excluded_row):
+        keys = keys[~np.isin(keys, v.excluded_user * n + v.excluded_row)]
+    user, row = keys // n, keys % n
+    covis_x = np.zeros(len(keys))
+    best = np.full(len(keys), -1, np.int64)
+    if len(c_keys):
+        pos = np.minimum(np.searchsorted(c_keys, keys), len(c_keys) - 1)
+        hit = c_keys[pos] == keys
+        covis_x[hit] = c_score[pos[hit]]
+        best[hit] = c_best[pos[hit]]
+        c_max = np.zeros(c)
+        np.maximum.at(c_max, c_keys // n, c_score)
+        top = c_max[user]
+        covis_x = np.where(top > 0.0, np.maximum(covis_x, 0.0) / np.where(top > 0, top, 1.0), 0.0)
+    s_top = sem_max[user]
+    sem_x = np.maximum(sem[user, row].astype(np.float64), 0.0)
+    sem_x = np.where(s_top > 0.0, sem_x / np.where(s_top > 0.0, s_top, 1.0), 0.0)
+    cat = _category(catalog, v.shares, user, row, rp.level_weights)
+    x = np.stack([covis_x, sem_x, cat, trend[row]])
+    weights = (params.weights.covis, params.weights.semantic)
+    weights += (params.weights.category, params.weights.trending)
+    score = blend(x, weights)
+    order = np.lexsort((row, -score, user))
+    seg = np.searchsorted(user[order], np.arange(c + 1))
+    return Scored(user[order], row[order], score[order], x[:, order], best[order], seg)
+
+
+def _category(catalog: Catalog, shares: F64, user: I64, row: I64, lw: tuple[float, ...]) -> F64:
+    """:func:`state.scoring.category_scores` with each candidate's own user's shares."""
+    if shares.shape[1] == 0:
+        return np.zeros(len(row))
+    nodes = catalog.nodes[row]
+    has = nodes >= 0
+    return level_mean(np.where(has, shares[user[:, None], np.where(has, nodes, 0)], 0.0), lw)
