@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -14,25 +14,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from streams.commands.options import DEFAULT, Bootstrap
+from streams.datasets.files import count_lines, read_lines
 from streams.kafka.routing import PRODUCER_DEFAULTS, Route, route_event, route_item
 from streams.settings import KafkaSettings
 
 __all__ = ["produce", "produce_files"]
 
 console = Console(stderr=True)
-
-
-def _lines(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as f:
-        for line in f:
-            stripped = line.rstrip(b"\r\n")
-            if stripped.strip():
-                yield stripped
-
-
-def _count(path: Path) -> int:
-    with path.open("rb") as f:
-        return sum(1 for line in f if line.strip())
 
 
 class _Pacer:
@@ -88,9 +76,9 @@ def produce_files(
         disable=not progress,
     ) as bar:
         for path, router in jobs:
-            task = bar.add_task(f"{path.name}", total=_count(path))
+            task = bar.add_task(f"{path.name}", total=count_lines(path))
             pacer = _Pacer(rate if router is route_event else 0.0)
-            for n, line in enumerate(_lines(path), 1):
+            for n, line in enumerate(read_lines(path), 1):
                 route: Route = router(line)
                 if single_topic and router is route_event:
                     route = Route("events", route.key)
@@ -100,7 +88,7 @@ def produce_files(
                 if n % 1000 == 0:
                     producer.poll(0)
                     bar.update(task, completed=n)
-            bar.update(task, completed=_count(path))
+            bar.update(task, completed=count_lines(path))
             producer.flush(60)
     remaining = producer.flush(60)
     if failures or remaining:

@@ -103,9 +103,7 @@ def score_candidates(
     parts = [c_keys, s_keys, (users[:, None] * n + trend_top).reshape(-1)]
     top_nodes = np.argsort(-v.shares, axis=1, kind="stable")[:, :2]
     for u, nodes in enumerate(top_nodes.tolist()):
-        for nd in nodes:
-            if v.shares[u, nd] > 0:
-                parts.append(u * n + category_rows(nd))
+        parts.extend(u * n + category_rows(nd) for nd in nodes if v.shares[u, nd] > 0)
     keys = np.unique(np.concatenate(parts))
     if len(v.excluded_row):
         keys = keys[~np.isin(keys, v.excluded_user * n + v.excluded_row)]
@@ -126,9 +124,8 @@ def score_candidates(
     sem_x = np.where(s_top > 0.0, sem_x / np.where(s_top > 0.0, s_top, 1.0), 0.0)
     cat = _category(catalog, v.shares, user, row, rp.level_weights)
     x = np.stack([covis_x, sem_x, cat, trend[row]])
-    weights = (params.weights.covis, params.weights.semantic)
-    weights += (params.weights.category, params.weights.trending)
-    score = blend(x, weights)
+    w = params.weights
+    score = blend(x, (w.covis, w.semantic, w.category, w.trending))
     order = np.lexsort((row, -score, user))
     seg = np.searchsorted(user[order], np.arange(c + 1))
     return Scored(user[order], row[order], score[order], x[:, order], best[order], seg)

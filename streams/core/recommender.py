@@ -17,12 +17,14 @@ import numpy as np
 import numpy.typing as npt
 
 from state.catalog import Catalog
-from state.diversity import category_cap, mmr
 from state.scoring import blend, category_scores, covis_scores, normalise_max
 from state.signals import Signals
 from state.user import UserState
+from streams.core.lists import pick, rec_items
 from streams.core.outputs import Interest, RecItem, Recommendation
 from streams.core.params import EngineParams
+from streams.core.ranking import score_candidates
+from streams.core.views import group_views
 
 __all__ = ["Recommender", "UserView"]
 
@@ -65,31 +67,8 @@ class Recommender:
 
     def view(self, st: UserState) -> UserView:
         """The scoring view of ``st`` (recency weights are relative to its newest event)."""
-        rp, cat = self.params.recommend, self.catalog
-        a = rp.alpha
-        theta = (a * _unit(st.short) + (1.0 - a) * _unit(st.long)).astype(np.float32)
-        k = min(rp.recent_items, len(st.recent_items))
-        index = cat.index
-        rows = np.fromiter((index.get(i, -1) for i in st.recent_items[-k:]), np.int64, k)
-        ts = np.asarray(st.recent_ts[-k:], np.float64)
-        pos = np.power(rp.recent_position_decay, np.arange(k)[::-1])
-        age = np.exp2(-(st.watermark - ts) / self.params.decay.short_half_life_ms)
-        rho = np.asarray(st.recent_w[-k:], np.float64) * pos * age
-        ok = rows >= 0
-        shares = np.zeros(len(cat.categories))
-        for depth in range(1, len(st.categories) + 1):
-            s = st.category_shares(False, depth)
-            lt = st.category_shares(True, depth)
-            for name in s.keys() | lt.keys():
-                node = cat.categories.get(name)
-                if node is not None:
-                    shares[node] = a * s.get(name, 0.0) + (1.0 - a) * lt.get(name, 0.0)
-        excluded: list[int] = []
-        if rp.exclude_consumed:
-            excluded += [r for i in st.consumed if (r := index.get(i, -1)) >= 0]
-        if rp.exclude_disliked:
-            excluded += [r for i in st.disliked if (r := index.get(i, -1)) >= 0]
-        return UserView(theta, rows[ok], rho[ok], shares, np.asarray(excluded, np.int64))
+        g = group_views([st], self.catalog, self.params)
+        return UserView(g.theta[0], g.recent_row, g.rho, g.shares[0], g.excluded_row)
 
     def _covis(self, v: UserView) -> tuple[I64, F64, I64]:
         cv = self.signals.covis
@@ -148,49 +127,53 @@ class Recommender:
     def recommend(
         self, states: Sequence[UserState | None], user_ids: Sequence[str], ts: Sequence[int]
     ) -> list[Recommendation]:
-        """One recommendation per user (``None`` state: a cold user, trending only)."""
+        """One recommendation per user (``None`` state: a cold user, trending only).
+
+        Users are ranked in groups of up to 256: one matrix product for their similarities,
+        then candidates, scores, diversity and reasons vectorised over the group
+        (:mod:`streams.core.views`, :mod:`streams.core.ranking`, :mod:`streams.core.lists`).
+        """
         out: list[Recommendation] = []
         rp = self.params.recommend
         n = len(self.catalog)
         ok = self.catalog.recommendable()
         trend = self.signals.trending.scores(n)
         trend_top = _top_rows(np.where(ok, trend, -np.inf), rp.trending_candidates)
+        cold = tuple(
+            RecItem(self.catalog.ids[r], float(self.weights[3] * trend[r]), ("trending",))
+            for r in trend_top[: rp.k].tolist()
+        )
         cat_cache: dict[int, I64] = {}
         mat = self.catalog.matrix()
         for c0 in range(0, len(states), _CHUNK):
             chunk = states[c0 : c0 + _CHUNK]
-            views = [None if s is None or s.n_events == 0 else self.view(s) for s in chunk]
-            warm = [i for i, v in enumerate(views) if v is not None]
-            sem_all = np.zeros((len(chunk), n), np.float32)
-            if warm and n:
-                thetas = np.stack([views[i].theta for i in warm])  # type: ignore[union-attr]
-                sem_all[warm] = thetas @ mat.T
-            for i, v in enumerate(views):
-                uid, t = user_ids[c0 + i], ts[c0 + i]
-                if v is None:
-                    top = trend_top[: rp.k]
-                    items = tuple(
-                        RecItem(
-                            self.catalog.ids[r], float(self.weights[3] * trend[r]), ("trending",)
-                        )
-                        for r in top.tolist()
-                    )
-                    out.append(Recommendation(uid, t, items, ()))
-                    continue
-                state = chunk[i]
-                assert state is not None
-                out.append(
-                    self._one(
-                        state,
+            warm = [st for st in chunk if st is not None and st.n_events > 0]
+            lists: list[tuple[RecItem, ...]] = [()] * len(warm)
+            interests: list[tuple[Interest, ...]] = [()] * len(warm)
+            if warm:
+                v = group_views(warm, self.catalog, self.params)
+                interests = v.interests
+                if n:
+                    scored = score_candidates(
                         v,
-                        uid,
-                        t,
-                        sem_row=sem_all[i],
-                        ok=ok,
+                        v.theta @ mat.T,
+                        catalog=self.catalog,
+                        signals=self.signals,
+                        params=self.params,
+                        trend=trend,
                         trend_top=trend_top,
-                        cat_cache=cat_cache,
+                        category_rows=lambda nd: self._category_rows(nd, cat_cache, ok),
                     )
-                )
+                    picks = pick(scored, self.catalog, self.params)
+                    lists = rec_items(scored, picks, v.shares, self.catalog, self.params)
+            j = 0
+            for i, st in enumerate(chunk):
+                uid, t = user_ids[c0 + i], ts[c0 + i]
+                if st is None or st.n_events == 0:
+                    out.append(Recommendation(uid, t, cold, ()))
+                else:
+                    out.append(Recommendation(uid, t, lists[j], interests[j]))
+                    j += 1
         return out
 
     def _category_rows(self, node: int, cache: dict[int, I64], ok: npt.NDArray[np.bool_]) -> I64:
@@ -206,71 +189,6 @@ class Recommender:
             )
             cache[node] = rows
         return rows
-
-    def _one(
-        self,
-        st: UserState,
-        v: UserView,
-        uid: str,
-        t: int,
-        *,
-        sem_row: F32,
-        ok: npt.NDArray[np.bool_],
-        trend_top: I64,
-        cat_cache: dict[int, I64],
-    ) -> Recommendation:
-        rp, cat = self.params.recommend, self.catalog
-        sem = np.where(ok, sem_row.astype(np.float64), -np.inf)
-        sem_top = _top_rows(sem, rp.semantic_candidates)
-        sem_max = float(sem[sem_top[0]]) if len(sem_top) else 0.0
-        covis = self._covis(v)
-        leaves = [int(x) for x in np.argsort(-v.shares, kind="stable")[:2] if v.shares[x] > 0]
-        parts = [covis[0], sem_top, trend_top]
-        parts += [self._category_rows(nd, cat_cache, ok) for nd in leaves]
-        cands = np.unique(np.concatenate(parts))
-        if len(v.excluded):
-            cands = cands[~np.isin(cands, v.excluded)]
-        x, best = self._signals(
-            v, cands, np.maximum(sem_row[cands].astype(np.float64), 0.0), sem_max, covis
-        )
-        score = blend(x, self.weights)
-        order = np.lexsort((cands, -score))
-        if rp.diversity == "category_cap":
-            pick = category_cap(order, cat.leaf(cands).astype(np.int64), rp.category_cap, rp.k)
-        elif rp.diversity == "mmr":
-            head = order[: max(rp.k * 5, 50)]
-            rel = score[head] / max(float(score[head].max()), 1e-12)
-            pick = head[mmr(rel, cat.vectors[cands[head]], rp.k, rp.mmr_lambda)]
-        else:
-            pick = order[: rp.k]
-        items = tuple(
-            RecItem(
-                cat.ids[int(cands[j])],
-                float(score[j]),
-                self._reasons(v, x[:, j], int(cands[j]), int(best[j]), float(score[j])),
-            )
-            for j in pick.tolist()
-        )
-        return Recommendation(uid, t, items, self.interests(st))
-
-    def _reasons(self, v: UserView, x: F64, row: int, best: int, score: float) -> tuple[str, ...]:
-        contrib = np.asarray(self.weights) * x
-        cut = self.params.recommend.reason_share * score
-        out: list[tuple[float, str]] = []
-        if contrib[0] > 0 and contrib[0] >= cut and best >= 0:
-            out.append((contrib[0], f"covis:{self.catalog.ids[int(v.recent[best])]}"))
-        if contrib[1] > 0 and contrib[1] >= cut:
-            out.append((contrib[1], "similar_to_interests"))
-        if contrib[2] > 0 and contrib[2] >= cut:
-            nodes = [int(n) for n in self.catalog.nodes[row] if n >= 0 and v.shares[n] > 0]
-            if nodes:
-                out.append((contrib[2], f"category:{self.catalog.categories.name(nodes[-1])}"))
-        if contrib[3] > 0 and contrib[3] >= cut:
-            out.append((contrib[3], "trending"))
-        if not out:
-            i = int(np.argmax(contrib))
-            out.append((1.0, ("covis", "similar_to_interests", "category", "trending")[i]))
-        return tuple(r for _, r in sorted(out, key=lambda p: -p[0]))
 
     def interests(self, st: UserState) -> tuple[Interest, ...]:
         """The user's top categories (any level) with short- and long-term shares."""

@@ -1,0 +1,1 @@
+"""Offline evaluation: hold-out split, ranking metrics, baselines, the runner."""
