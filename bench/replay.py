@@ -1,30 +1,60 @@
 """Replay throughput with warm item vectors, against a loop that only reads and parses.
 
 Generates a synthetic dataset (or takes ``--items``/``--events``), encodes every item and
-event text once with the real encoder behind an in-memory cache (so encoding is excluded),
-then, side by side in one run on the same file:
+event text once with the real encoder (through a persistent embedding cache with
+``--cache-dir``, so later runs skip the model work) and serves them from an in-memory cache
+(so encoding is excluded), then, side by side in one run on the same file:
 
 * ``events_per_s``: ``streams.commands.replay.run_replay`` through a fresh engine (item
-  upserts before the clock starts; ``--emit final`` includes the final recommendations);
+  upserts before the clock starts; ``--emit final`` includes the final recommendations,
+  ``--emit updates`` one recommendation per touched user per batch, as the worker does);
 * ``parse_only_events_per_s``: a plain Python loop that reads the file and ``json.loads``
   each line.
 
+Run conditions, also printed: ``--blas-threads`` (default 1) caps numpy's OpenBLAS pool
+before numpy loads — on a small shared machine its worker threads spin against each other
+and make every small matrix product several times slower; pass 0 to leave OpenBLAS alone.
+The warm-up's objects (model, caches) are frozen out of the garbage collector's full passes
+(``gc.freeze()``, as a long-running worker would after start-up); ``--no-gc-freeze`` skips it.
+
 Ends by printing one JSON line: ``{"events_per_s": …, "parse_only_events_per_s": …, "ratio": …}``
-(plus the context: events, users, items, emit, batch size).
+(plus the context: events, users, items, emit, batch size, run conditions).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import io
+import itertools
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from encoders.protocol import TextEncoder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _blas_threads(argv: list[str]) -> int:
+    """``--blas-threads`` read before numpy is imported (it only reads the variable at load)."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--blas-threads="):
+            return int(arg.split("=", 1)[1])
+        if arg == "--blas-threads" and i + 1 < len(argv):
+            return int(argv[i + 1])
+    return 1
+
+
+BLAS_THREADS = _blas_threads(sys.argv[1:])
+if BLAS_THREADS > 0:
+    os.environ["OPENBLAS_NUM_THREADS"] = str(BLAS_THREADS)
 
 
 def _parse_only(path: Path) -> tuple[int, float]:
@@ -45,9 +75,15 @@ def _dataset(users: int, items: int, seed: int, out: Path) -> tuple[Path, Path]:
     return out / "items.jsonl", out / "events.jsonl"
 
 
-def main() -> None:
-    """Run the benchmark and print its JSON line."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _head(path: Path, lines: int, out: Path) -> Path:
+    """The first ``lines`` non-blank lines of ``path`` as a file of their own."""
+    with path.open("rb") as src, out.open("wb") as dst:
+        dst.writelines(itertools.islice((ln for ln in src if ln.strip()), lines))
+    return out
+
+
+def _args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--items", type=Path, help="items JSONL (default: generate)")
     ap.add_argument("--events", type=Path, help="events JSONL (default: generate)")
     ap.add_argument("--users", type=int, default=5000)
@@ -55,16 +91,59 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--emit", choices=["final", "updates"], default="final")
     ap.add_argument("--batch-size", type=int, default=16_384)
-    args = ap.parse_args()
+    ap.add_argument("--limit", type=int, default=0, help="replay only the first N event lines")
+    ap.add_argument("--cache-dir", type=Path, help="persistent embedding cache (RocksDB)")
+    ap.add_argument("--blas-threads", type=int, default=1, help="OpenBLAS threads; 0: default")
+    ap.add_argument("--no-gc-freeze", action="store_true", help="do not gc.freeze() the warm-up")
+    return ap.parse_args()
 
-    from encoders.cache import CachedEncoder, MemoryEmbeddingCache
+
+def _warm_encoder(items: Path, events: Path, cache_dir: Path | None) -> TextEncoder:
+    """The real encoder behind an in-memory cache holding every item and event text."""
+    from encoders.cache import CachedEncoder, MemoryEmbeddingCache, cache_key
     from encoders.factory import build_encoder
     from encoders.settings import EncoderSettings
-    from streams.commands.replay import Emit, run_replay
-    from streams.core.contract import EventParser
-    from streams.core.engine import Engine
-    from streams.core.events import Event
+    from streams.core.contract import EventParser, ItemParser
+    from streams.core.events import Event, Item
     from streams.core.items import item_text
+    from streams.core.params import EngineParams
+    from streams.datasets.files import read_messages
+
+    params = EngineParams()
+    parse = EventParser(params.limits, frozenset(params.event_types))
+    parse_item = ItemParser(params.limits)
+    texts: set[str] = {
+        item_text(it)
+        for m in read_messages(items)
+        if isinstance(it := parse_item(m), Item) and not it.deleted
+    }
+    for m in read_messages(events):
+        if isinstance(e := parse(m), Event):
+            if e.text:
+                texts.add(e.text)
+            if e.item is not None:
+                texts.add(item_text(e.item))
+    ordered = sorted(texts)
+    if cache_dir is not None:
+        warm = build_encoder(EncoderSettings(cache_dir=cache_dir))
+        assert isinstance(warm, CachedEncoder)
+        inner = warm.inner
+    else:
+        inner = warm = build_encoder(EncoderSettings(cache_max_items=0))
+    vectors = warm.encode(ordered)  # the only model work: every text, once
+    if isinstance(warm, CachedEncoder):
+        warm.close()  # the persistent cache: flushed and closed before the clock runs
+    memory = MemoryEmbeddingCache(max(1_000_000, len(ordered)))
+    memory.put_many([cache_key(inner.model_id, t) for t in ordered], vectors)
+    return CachedEncoder(inner, memory)
+
+
+def main() -> None:
+    """Run the benchmark and print its JSON line."""
+    args = _args()
+
+    from streams.commands.replay import Emit, run_replay
+    from streams.core.engine import Engine
     from streams.core.params import EngineParams
     from streams.datasets.files import read_messages
 
@@ -73,27 +152,14 @@ def main() -> None:
             items_path, events_path = args.items, args.events
         else:
             items_path, events_path = _dataset(args.users, args.n_items, args.seed, Path(tmp))
-        params = EngineParams()
-        encoder = CachedEncoder(
-            build_encoder(EncoderSettings(cache_max_items=0)), MemoryEmbeddingCache(1_000_000)
-        )
-        warm = Engine(params, encoder)  # warms the cache with every item and event text
-        res = warm.apply_items(list(read_messages(items_path)))
-        parse = EventParser(params.limits, frozenset(params.event_types))
-        texts = {
-            e.text
-            for m in read_messages(events_path)
-            if isinstance(e := parse(m), Event) and e.text
-        } | {
-            item_text(e.item)
-            for m in read_messages(events_path)
-            if isinstance(e := parse(m), Event) and e.item is not None
-        }
-        encoder.encode(sorted(texts))
-        del warm, res
-
+        if args.limit:
+            events_path = _head(events_path, args.limit, Path(tmp) / "head.jsonl")
+        encoder = _warm_encoder(items_path, events_path, args.cache_dir)
         lines, parse_s = _parse_only(events_path)
-        engine = Engine(params, encoder)
+        engine = Engine(EngineParams(), encoder)
+        gc.collect()
+        if not args.no_gc_freeze:
+            gc.freeze()
         stats = run_replay(
             engine,
             read_messages(items_path),
@@ -103,6 +169,8 @@ def main() -> None:
             batch_size=args.batch_size,
             now_ms=None,
         )
+        if not args.no_gc_freeze:
+            gc.unfreeze()
         lines2, parse_s2 = _parse_only(events_path)
     parse_eps = (lines + lines2) / (parse_s + parse_s2)
     figures = {
@@ -115,6 +183,8 @@ def main() -> None:
         "emit": args.emit,
         "batch_size": args.batch_size,
         "seconds": round(stats.seconds, 3),
+        "blas_threads": BLAS_THREADS or "default",
+        "gc_freeze": not args.no_gc_freeze,
     }
     print(json.dumps(figures))
 

@@ -58,6 +58,8 @@ class Catalog:
         self.alive = np.zeros(0, np.bool_)
         self.version = 0
         """Bumped by every change of vectors, categories or liveness (for caches)."""
+        self._derived: tuple[tuple[int, int], I64, I32, I64] | None = None
+        self._members: tuple[tuple[int, int], dict[int, I64]] = ((-1, -1), {})
         self._grow(capacity)
 
     def __len__(self) -> int:
@@ -155,6 +157,41 @@ class Catalog:
         """Rows that may be recommended: known and alive (a view-sized copy)."""
         n = len(self.ids)
         return self.known[:n] & self.alive[:n]
+
+    def _derive(self) -> tuple[tuple[int, int], I64, I32, I64]:
+        key = (self.version, len(self.ids))
+        if self._derived is None or self._derived[0] != key:
+            n = len(self.ids)
+            paths, inv = np.unique(self.nodes[:n], axis=0, return_inverse=True)
+            leaves = self.leaf(np.arange(n, dtype=np.int64)).astype(np.int64)
+            self._derived = (key, inv.reshape(-1).astype(np.int64), paths.astype(np.int32), leaves)
+        return self._derived
+
+    def path_table(self) -> tuple[I64, I32]:
+        """``(path of each row, the distinct node paths (P, max_depth))`` of the live rows.
+
+        Rows with the same category path share a path id (placeholders: the all ``-1`` path).
+        Cached until the catalog changes (its ``version`` or length).
+        """
+        d = self._derive()
+        return d[1], d[2]
+
+    def members(self, node: int) -> I64:
+        """The rows whose category path contains ``node`` (ascending; cached like
+        :meth:`path_table`; do not mutate)."""
+        key = (self.version, len(self.ids))
+        if self._members[0] != key:
+            self._members = (key, {})
+        cache = self._members[1]
+        rows = cache.get(node)
+        if rows is None:
+            depth = self.categories.depth(node)
+            rows = cache[node] = np.flatnonzero(self.nodes[: len(self.ids), depth - 1] == node)
+        return rows
+
+    def leaves(self) -> I64:
+        """:meth:`leaf` of every row (cached like :meth:`path_table`; do not mutate)."""
+        return self._derive()[3]
 
     def path_names(self, row: int) -> tuple[str, ...]:
         """The category nodes of ``row``, coarse to fine."""

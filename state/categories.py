@@ -53,6 +53,16 @@ class CategoryIndex:
         """The id of ``name`` or ``None``."""
         return self._ids.get(name)
 
+    @property
+    def ids(self) -> dict[str, int]:
+        """Name → id (the live mapping: do not mutate)."""
+        return self._ids
+
+    @property
+    def names(self) -> list[str]:
+        """Every node's name, indexed by id (the live list: do not mutate)."""
+        return self._names
+
     def name(self, node: int) -> str:
         """The name of node ``node``."""
         return self._names[node]

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from state.decay import growth, rebase_factor
+from state.kernels import descending_within, sorted_unique
 
 __all__ = ["CoVisitation"]
 
@@ -66,7 +67,7 @@ class CoVisitation:
         self.grow(int(max(a.max(), b.max())) + 1)
         weights = weights * self._align(t_ref)
         self.deg += np.bincount(a, weights=weights, minlength=len(self.deg))
-        rows = np.unique(a)
+        rows = sorted_unique(a)
         old_nbr = self.nbr[rows]
         has = old_nbr >= 0
         old_a = np.broadcast_to(rows[:, None], old_nbr.shape)[has]
@@ -75,11 +76,11 @@ class CoVisitation:
         all_w = np.concatenate([self.w[rows][has], weights])
         key = all_a * (len(self.deg) + 1) + all_b
         ukey, inv = np.unique(key, return_inverse=True)
-        uw = np.bincount(inv, weights=all_w, minlength=len(ukey))
+        uw = np.asarray(np.bincount(inv, weights=all_w, minlength=len(ukey)), np.float64)
         ua, ub = ukey // (len(self.deg) + 1), ukey % (len(self.deg) + 1)
-        order = np.lexsort((ub, -uw, ua))
-        ua, ub, uw = ua[order], ub[order], uw[order]
         starts = np.searchsorted(ua, rows)
+        order = descending_within(uw, np.append(starts, len(ua)))
+        ua, ub, uw = ua[order], ub[order], uw[order]
         rank = np.arange(len(ua)) - np.repeat(starts, np.diff(np.append(starts, len(ua))))
         sel = rank < self.m
         self.nbr[rows] = -1

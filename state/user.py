@@ -74,12 +74,19 @@ class UserState:
             return
         fs = float(rebase_factor(self.t_ref, new_ref, short_half_life_ms))
         fl = float(rebase_factor(self.t_ref, new_ref, long_half_life_ms))
-        self.short *= fs
-        self.long *= fl
+        self.rescale(new_ref, fs, fl)
+
+    def rescale(self, new_ref: int, short_factor: float, long_factor: float) -> None:
+        """:meth:`rebase` with its factors computed by the caller (in bulk, for many users).
+
+        ``short_factor``/``long_factor`` must be ``rebase_factor(t_ref, new_ref, h)``.
+        """
+        self.short *= short_factor
+        self.long *= long_factor
         for level in self.categories:
             for pair in level.values():
-                pair[0] *= fs
-                pair[1] *= fl
+                pair[0] *= short_factor
+                pair[1] *= long_factor
         self.t_ref = new_ref
 
     def add_category(self, depth: int, name: str, short: float, long: float) -> None:

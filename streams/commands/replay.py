@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from itertools import islice
 from pathlib import Path
 from typing import IO, Annotated
 
@@ -60,13 +61,8 @@ class ReplayStats:
 
 
 def _batches(messages: Iterable[Message], size: int) -> Iterable[list[Message]]:
-    batch: list[Message] = []
-    for m in messages:
-        batch.append(m)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
+    it = iter(messages)
+    while batch := list(islice(it, size)):
         yield batch
 
 

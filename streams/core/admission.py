@@ -22,6 +22,7 @@ The rules run on columns (:mod:`streams.core.admission_rules`); only users with 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -72,8 +73,8 @@ def admit(
     now_ms: int | None,
 ) -> Admission:
     """Group ``cols`` by user and admit. ``known[j]``: event ``j``'s item is known or inline."""
-    first: dict[str, int] = {}
-    code_list = [first.setdefault(u, len(first)) for u in cols.user_id]
+    first = dict(zip(dict.fromkeys(cols.user_id), itertools.count()))
+    code_list = list(map(first.__getitem__, cols.user_id))
     states: list[UserState] = []
     is_new: list[bool] = []
     for uid in first:

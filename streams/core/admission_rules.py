@@ -6,11 +6,13 @@ the event is applied). And the user's running watermark is the running maximum o
 *candidate* events (neither duplicate, future nor unknown): an event that is too late lies
 below that maximum, so counting it in changes nothing. The one dependency left — an
 ``event_id`` repeated inside the batch is a duplicate only if its earlier copy was applied —
-is rare; those users take the literal per-event loop (:func:`_sequential`).
+is settled by assuming every later copy is a duplicate and checking that each first copy was
+applied; users where one was not (rare) take the literal per-event loop (:func:`_sequential`).
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +25,12 @@ from streams.core.messages import Message
 from streams.core.params import EngineParams
 
 __all__ = ["Verdicts", "offset_duplicates", "verdicts"]
+
+
+def _placed(msg: Message) -> bool:
+    """The message has a Kafka position (offset marks apply)."""
+    return msg.partition >= 0 and msg.offset >= 0
+
 
 I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
@@ -52,10 +60,13 @@ def offset_duplicates(
     dup = np.zeros(len(cols), np.bool_)
     marks: list[dict[str, int] | None] = [None] * len(states)
     keys: dict[tuple[str, int], str] = {}
+    placed = np.fromiter(map(_placed, messages), np.bool_, len(messages))
+    if not placed.any():
+        return dup, marks  # no Kafka positions (a file): no marks
     for j, i in enumerate(cols.msg):
-        msg = messages[i]
-        if msg.partition < 0 or msg.offset < 0:
+        if not placed[i]:
             continue
+        msg = messages[i]
         u = code[j]
         mk = marks[u]
         if mk is None:
@@ -72,19 +83,30 @@ def offset_duplicates(
     return dup, marks
 
 
-def _repeated_users(cols: EventColumns, code: Sequence[int], live: B) -> set[int]:
-    """Users with an ``event_id`` twice among their ``live`` events of the batch."""
+def _repeats(cols: EventColumns, code: Sequence[int], live: B) -> tuple[B, list[int]]:
+    """``(later copies, first copies)`` of ``event_id`` s repeated by one user among ``live``.
+
+    Later copies are duplicates exactly when their first copy gets applied.
+    """
     ids = cols.event_id
-    if len(set(ids)) == len(ids):
-        return set()
-    seen: set[tuple[int, str]] = set()
-    out: set[int] = set()
-    for j in np.flatnonzero(live).tolist():
+    later = np.zeros(len(ids), np.bool_)
+    last = dict(zip(ids, range(len(ids)), strict=True))
+    if len(last) == len(ids):
+        return later, []
+    final = np.fromiter(map(last.__getitem__, ids), np.int64, len(ids))
+    earlier = np.flatnonzero(final != np.arange(len(ids)))
+    repeated = np.zeros(len(ids), np.bool_)
+    repeated[earlier] = True
+    repeated[final[earlier]] = True
+    first: dict[tuple[int, str], int] = {}
+    copied: list[int] = []
+    for j in np.flatnonzero(repeated & live).tolist():
         key = (code[j], ids[j])
-        if key in seen:
-            out.add(code[j])
-        seen.add(key)
-    return out
+        j0 = first.setdefault(key, j)
+        if j0 != j:
+            later[j] = True
+            copied.append(j0)
+    return later, copied
 
 
 def _running_watermark(code_s: I64, ts_s: I64, cand_s: B, user_wm: I64) -> I64:
@@ -124,22 +146,24 @@ def verdicts(
     ts = np.asarray(cols.ts, np.int64)
     windows = [st.event_ids for st in states]
     in_window = np.fromiter(
-        (e in windows[u] for e, u in zip(cols.event_id, code_list, strict=True)), np.bool_, n
+        map(operator.contains, map(windows.__getitem__, code_list), cols.event_id), np.bool_, n
     )
-    dup = offdup | in_window
+    later, firsts = _repeats(cols, code_list, ~(offdup | in_window))
+    dup = offdup | in_window | later
     bound = None if now_ms is None else now_ms + limits.future_bound_ms
     future = ~dup & (ts > bound) if bound is not None else np.zeros(n, np.bool_)
-    unknown = ~(dup | future | known)
-    cand = ~(dup | future | unknown)
+    open_ = ~(dup | future)
+    cand = open_ & known
     order = np.argsort(code, kind="stable")
     user_wm = np.fromiter((st.watermark for st in states), np.int64, len(states))
     wm_s = _running_watermark(code[order], ts[order], cand[order], user_wm)
     watermark = np.empty(n, np.int64)
     watermark[order] = wm_s
-    too_late = cand & (watermark >= 0) & (ts < watermark - limits.allowed_lateness_ms)
-    unknown &= ~too_late  # the reasons' precedence: future, too_late, unknown_item
+    too_late = open_ & (watermark >= 0) & (ts < watermark - limits.allowed_lateness_ms)
+    unknown = open_ & ~too_late & ~known  # precedence: future_ts, too_late, unknown_item
     v = Verdicts(order, dup, future, too_late, unknown, cand & ~too_late, watermark)
-    repeated = _repeated_users(cols, code_list, ~dup)
+    # a repeated id whose first copy was not applied: that user takes the literal loop
+    repeated = {code_list[j] for j in firsts if not v.admitted[j]}
     if repeated:
         _sequential(
             v,

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
 
 from state.catalog import Catalog
+from state.kernels import sorted_unique
 from state.signals import SignalDeltas
 from state.user import UserState
 from streams.core.arrays import EventArrays
@@ -42,15 +44,17 @@ class RowDeltas:
     def to_ids(self, catalog: Catalog) -> SignalDeltas:
         """The same increments addressed by item id (for other workers)."""
         rows = np.concatenate([self.pop_rows, self.pair_a, self.pair_b])
-        uniq = np.unique(rows)
+        uniq = sorted_unique(rows)
+        place = np.zeros(int(uniq[-1]) + 1 if len(uniq) else 0, np.int64)
+        place[uniq] = np.arange(len(uniq))
         ids = catalog.ids
         return SignalDeltas(
             t_ref=self.t_ref,
             items=tuple(ids[r] for r in uniq.tolist()),
-            pop_item=np.searchsorted(uniq, self.pop_rows),
+            pop_item=place[self.pop_rows],
             pop_w=self.pop_w,
-            pair_a=np.searchsorted(uniq, self.pair_a),
-            pair_b=np.searchsorted(uniq, self.pair_b),
+            pair_a=place[self.pair_a],
+            pair_b=place[self.pair_b],
             pair_w=self.pair_w,
         )
 
@@ -59,21 +63,21 @@ def _sequences(
     ea: EventArrays, states: Sequence[UserState], catalog: Catalog, window: int
 ) -> tuple[I64, I64, I64, F64, I64]:
     """``(user, row, ts, collab, is_new)`` of history tails followed by the batch events."""
-    index = catalog.index
     h_user: list[int] = []
-    h_row: list[int] = []
+    h_item: list[str] = []
     h_ts: list[int] = []
     h_w: list[float] = []
     for u, st in enumerate(states):
         k = min(window, len(st.recent_items))
         if k:
-            h_user.extend([u] * k)
-            h_row.extend(index.get(i, -1) for i in st.recent_items[-k:])
-            h_ts.extend(st.recent_ts[-k:])
-            h_w.extend(st.recent_w[-k:])
+            h_user += [u] * k
+            h_item += st.recent_items[-k:]
+            h_ts += st.recent_ts[-k:]
+            h_w += st.recent_w[-k:]
+    h_row = np.fromiter(map(catalog.index.get, h_item, repeat(-1)), np.int64, len(h_item))
     user = np.concatenate([np.asarray(h_user, np.int64), ea.user])
     order = np.argsort(user, kind="stable")
-    row = np.concatenate([np.asarray(h_row, np.int64), ea.row])[order]
+    row = np.concatenate([h_row, ea.row])[order]
     ts = np.concatenate([np.asarray(h_ts, np.int64), ea.ts])[order]
     w = np.concatenate([np.asarray(h_w, np.float64), ea.collab])[order]
     new = np.concatenate([np.zeros(len(h_user), np.int64), np.ones(ea.n, np.int64)])[order]

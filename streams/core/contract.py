@@ -83,7 +83,7 @@ def _decode(msg: Message, limit: int) -> object | Rejection:
         return _reject(msg, "oversized", f"{len(msg.value)} bytes > {limit}")
     try:
         obj: object = json.loads(msg.value)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # deep nesting: bad input
         return _reject(msg, "malformed_json", str(exc)[:200])
     return obj
 
@@ -219,8 +219,11 @@ class EventParser:
                 return _reject(msg, "item_mismatch", f"item.item_id {parsed.item_id!r}")
             item = parsed
         value = obj.get("value")
-        if type(value) is int and not -1e300 < value < 1e300:
-            return _reject(msg, "not_finite", "value: an integer too large for a float")
+        if value is not None:
+            try:
+                value = float(value)  # type: ignore[arg-type]
+            except OverflowError:
+                return _reject(msg, "not_finite", "value: an integer too large for a float")
         text = obj.get("text")
         return Event(
             event_id=obj["event_id"],  # type: ignore[arg-type]
@@ -228,7 +231,7 @@ class EventParser:
             item_id=obj["item_id"],  # type: ignore[arg-type]
             type=obj["type"],  # type: ignore[arg-type]
             ts=ts,
-            value=None if value is None else float(value),  # type: ignore[arg-type]
+            value=value,
             text=text,  # type: ignore[arg-type]
             item=item,
         )

@@ -187,7 +187,7 @@ class Engine:
         """Record marks and event ids; store every user that has state to keep."""
         window = self.params.idempotency.event_id_window
         counts = np.bincount(adm.user, minlength=len(adm.states)).tolist()
-        ids = [cols.event_id[j] for j in adm.order.tolist()]
+        ids = list(map(cols.event_id.__getitem__, adm.order.tolist()))
         start = 0
         for u, st in enumerate(adm.states):
             n, marks = counts[u], adm.marks[u]
@@ -212,7 +212,7 @@ class Engine:
         states = [adm.states[u] for u in users.tolist()]
         deltas = collab_deltas(ea, states, self.catalog, self.params)
         c = contributions(ea, states, self.catalog, text_vecs, self.params)
-        alerts = detect_drift(ea, states, self.catalog, c, self.params.drift)
+        alerts = detect_drift(ea, states, self.catalog, c, self.params)
         apply_interests(ea, states, self.catalog, c, self.params)
         apply_memories(ea, states, self.catalog, self.params)
         self._watermark = max(self._watermark, int(ea.ts.max()))

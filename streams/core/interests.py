@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 import numpy.typing as npt
 
 from state.catalog import Catalog
-from state.decay import new_reference
+from state.decay import new_reference, rebase_factor
 from state.user import UserState
 from streams.core.arrays import EventArrays
 from streams.core.params import EngineParams
@@ -76,8 +77,14 @@ def contributions(
     ref_old = np.fromiter((s.t_ref for s in states), np.int64, len(states))
     wm = np.maximum(np.maximum.reduceat(ea.ts, starts), wm_old)
     ref = new_reference(ref_old, wm, dp.short_half_life_ms, dp.rebase_exponent)
-    for u in np.flatnonzero(ref != ref_old).tolist():
-        states[u].rebase(int(ref[u]), dp.short_half_life_ms, dp.long_half_life_ms)
+    moved = np.flatnonzero(ref != ref_old)
+    if len(moved):
+        fs = rebase_factor(ref_old[moved], ref[moved], dp.short_half_life_ms).tolist()
+        fl = rebase_factor(ref_old[moved], ref[moved], dp.long_half_life_ms).tolist()
+        for u, new_ref, f_short, f_long in zip(
+            moved.tolist(), ref[moved].tolist(), fs, fl, strict=True
+        ):
+            states[u].rescale(new_ref, f_short, f_long)
     dt = (ea.ts - ref[ea.user]).astype(np.float64)
     gs = ea.weight * np.exp2(dt / dp.short_half_life_ms)
     gl = ea.weight * np.exp2(dt / dp.long_half_life_ms)
@@ -95,12 +102,13 @@ def apply_interests(
     params: EngineParams,
 ) -> None:
     """Add the contributions to each user's vectors and category sums (mutates ``states``)."""
-    x = c.vectors.astype(np.float64)
+    x = c.vectors
     w = np.stack([c.short, c.long])
     seg = ea.seg.tolist()
     for u, st in enumerate(states):
         a, b = seg[u], seg[u + 1]
-        d = w[:, a:b] @ x[a:b]  # per-user (2, n_u) @ (n_u, dim): faster than a reduceat
+        # per-user (2, n_u) @ (n_u, dim), float64 (x is cast per slice): faster than reduceat
+        d = w[:, a:b] @ x[a:b]
         np.add(c.short_before[u], d[0], out=st.short)
         np.add(c.long_before[u], d[1], out=st.long)
     _apply_categories(
@@ -132,14 +140,28 @@ def _apply_categories(
     depth = ukey % nodes.shape[1] + 1
     rest = ukey // nodes.shape[1]
     users, node = rest // n_nodes, rest % n_nodes
-    name = catalog.categories.name
-    for u, nd, d, a, b in zip(
-        users.tolist(), node.tolist(), depth.tolist(), s.tolist(), lw.tolist(), strict=True
-    ):
-        states[u].add_category(d, name(nd), a, b)
-    for u in np.unique(users).tolist():
-        if states[u].n_categories() > max_categories:
-            states[u].prune_categories(max_categories)
+    names = catalog.categories.names
+    node_names = [names[nd] for nd in node.tolist()]
+    dl, sl, ll = depth.tolist(), s.tolist(), lw.tolist()
+    bounds = np.flatnonzero(np.diff(users)) + 1
+    starts = [0, *bounds.tolist()]
+    ends = [*bounds.tolist(), len(users)]
+    for u, a, b in zip(users[starts].tolist(), starts, ends, strict=True):
+        st = states[u]
+        # UserState.add_category for each of the user's (node, depth), in key order
+        cats = st.categories
+        while len(cats) < max(dl[a:b]):
+            cats.append({})
+        for i in range(a, b):
+            level = cats[dl[i] - 1]
+            pair = level.get(node_names[i])
+            if pair is None:
+                level[node_names[i]] = [sl[i], ll[i]]
+            else:
+                pair[0] += sl[i]
+                pair[1] += ll[i]
+        if st.n_categories() > max_categories:
+            st.prune_categories(max_categories)
 
 
 def apply_memories(
@@ -149,12 +171,15 @@ def apply_memories(
     limits = params.limits
     ids = catalog.ids
     seg = ea.seg.tolist()
+    starts = ea.seg[:-1]
+    newest = np.maximum.reduceat(ea.ts, starts).tolist()
+    liked = (np.minimum.reduceat(ea.weight, starts) > 0.0).tolist()
     ts, collab, weight = ea.ts.tolist(), ea.collab.tolist(), ea.weight.tolist()
-    rows = ea.row.tolist()
+    names = [ids[r] if r >= 0 else "" for r in ea.row.tolist()]
     max_recent = limits.max_recent
     for u, st in enumerate(states):
         a, b = seg[u], seg[u + 1]
-        items = [ids[r] if r >= 0 else "" for r in rows[a:b]]
+        items = names[a:b]
         st.recent_items.extend(items)
         st.recent_ts.extend(ts[a:b])
         st.recent_w.extend(collab[a:b])
@@ -162,19 +187,22 @@ def apply_memories(
             del st.recent_items[:-max_recent]
             del st.recent_ts[:-max_recent]
             del st.recent_w[:-max_recent]
-        for item, w in zip(items, weight[a:b], strict=True):
-            if w > 0.0:
-                st.consumed[item] = None
-            elif w < 0.0:
-                st.disliked[item] = None
+        if liked[u]:  # every event positive (the common case): all consumed, in order
+            st.consumed.update(dict.fromkeys(items))
+        else:
+            for item, w in zip(items, weight[a:b], strict=True):
+                if w > 0.0:
+                    st.consumed[item] = None
+                elif w < 0.0:
+                    st.disliked[item] = None
         _bound(st.consumed, limits.max_consumed)
         _bound(st.disliked, limits.max_disliked)
         st.n_events += b - a
-        st.watermark = max(st.watermark, *ts[a:b])
+        st.watermark = max(st.watermark, newest[u])
 
 
 def _bound(memory: dict[str, None], limit: int) -> None:
     excess = len(memory) - limit
     if excess > 0:
-        for key in list(memory)[:excess]:
+        for key in list(islice(memory, excess)):
             del memory[key]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -28,8 +29,12 @@ def item_text(item: Item) -> str:
     return compose_item_text(item.title, item.description, item.category, item.tags)
 
 
+@lru_cache(maxsize=65_536)
 def fingerprint(item: Item) -> int:
-    """A stable 63-bit hash of what determines the item's vector and categories."""
+    """A stable 63-bit hash of what determines the item's vector and categories.
+
+    Memoised by value (items are frozen): inline items repeat in many events.
+    """
     blob = "\x1f".join((item_text(item), item.category)).encode("utf-8", "surrogatepass")
     return int.from_bytes(hashlib.blake2b(blob, digest_size=8).digest(), "little") >> 1
 

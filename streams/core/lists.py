@@ -10,7 +10,6 @@ strongest signal alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from itertools import pairwise
 
 import numpy as np
@@ -32,17 +31,19 @@ _SIGNAL_NAMES = ("covis", "similar_to_interests", "category", "trending")
 """The reason of an item none of whose signals reaches ``reason_share``: the strongest."""
 
 
-def _count_within(mask: B, s: Scored) -> I64:
+def _count_within(mask: B, seg: I64, user: I64) -> I64:
     """Inclusive running count of ``mask`` within each user's segment."""
     cs = np.cumsum(mask, dtype=np.int64)
-    before = np.concatenate([[0], cs])[s.seg[:-1]]
-    out: I64 = cs - before[s.user]
+    before = np.concatenate([[0], cs])[seg[:-1]]
+    out: I64 = cs - before[user]
     return out
 
 
 def _category_cap(s: Scored, leaf: I64, cap: int, k: int) -> I64:
-    m = len(s.row)
-    key = s.user * (int(leaf.max(initial=-1)) + 2) + (leaf + 1)
+    """Ranked positions (into ``s.order``) that the per-leaf cap keeps, per user in order."""
+    m = len(leaf)
+    user = s.user  # the same in ranked order: rankings stay within their user
+    key = user * (int(leaf.max(initial=-1)) + 2) + (leaf + 1)
     o = np.argsort(key, kind="stable")
     ko = key[o]
     start = np.ones(m, np.bool_)
@@ -51,90 +52,94 @@ def _category_cap(s: Scored, leaf: I64, cap: int, k: int) -> I64:
     rank = np.empty(m, np.int64)
     rank[o] = np.arange(m) - first
     taken = (leaf < 0) | (rank < cap)
-    n_users = len(s.seg) - 1
-    total = np.bincount(s.user[taken], minlength=n_users)
+    total = np.bincount(user[taken], minlength=len(s.seg) - 1)
     need = np.maximum(k - total, 0)
-    chosen = (taken & (_count_within(taken, s) <= k)) | (
-        ~taken & (_count_within(~taken, s) <= need[s.user])
+    chosen = (taken & (_count_within(taken, s.seg, user) <= k)) | (
+        ~taken & (_count_within(~taken, s.seg, user) <= need[user])
     )
     sel = np.flatnonzero(chosen)
-    out: I64 = sel[np.lexsort((sel, ~taken[sel], s.user[sel]))]
+    out: I64 = sel[np.lexsort((sel, ~taken[sel], user[sel]))]
     return out
 
 
 def pick(s: Scored, catalog: Catalog, params: EngineParams) -> I64:
-    """Flat indices into ``s`` of every user's recommended items, grouped by user, in order."""
+    """Positions in ``s`` of every user's recommended items, grouped by user, in list order."""
     rp = params.recommend
     if len(s.row) == 0:
         return np.zeros(0, np.int64)
     if rp.diversity == "category_cap":
-        return _category_cap(s, catalog.leaf(s.row).astype(np.int64), rp.category_cap, rp.k)
+        leaf = catalog.leaves()[s.row[s.order]]
+        return s.order[_category_cap(s, leaf, rp.category_cap, rp.k)]
     if rp.diversity == "mmr":
         out: list[I64] = []
-        seg = s.seg.tolist()
-        for a, b in pairwise(seg):
+        for a, b in pairwise(s.seg.tolist()):
             if a == b:
                 continue
-            head = np.arange(a, min(b, a + max(rp.k * 5, 50)))
+            head = s.order[a : min(b, a + max(rp.k * 5, 50))]
             rel = s.score[head] / max(float(s.score[head].max()), 1e-12)
             out.append(head[mmr(rel, catalog.vectors[s.row[head]], rp.k, rp.mmr_lambda)])
         return np.concatenate(out) if out else np.zeros(0, np.int64)
     rank = np.arange(len(s.row)) - s.seg[s.user]
-    return np.flatnonzero(rank < rp.k)
+    return s.order[rank < rp.k]
 
 
 def rec_items(
     s: Scored, picks: I64, shares: F64, catalog: Catalog, params: EngineParams
 ) -> list[tuple[RecItem, ...]]:
-    """Each user's items with their reasons (``shares``: the users' node shares)."""
+    """Each user's items with their reasons (``shares``: the users' node shares).
+
+    The reasons of an item are decided in bulk (which signals are strong, in which order)
+    and spelled once per distinct (pattern, co-visited source, category).
+    """
     w = params.weights
     weights = np.array([w.covis, w.semantic, w.category, w.trending])
     contrib = weights[:, None] * s.x[:, picks]
     score = s.score[picks]
-    cut = params.recommend.reason_share * score
-    strong = (contrib > 0.0) & (contrib >= cut)
-    user, row = s.user[picks], s.row[picks]
+    strong = (contrib > 0.0) & (contrib >= params.recommend.reason_share * score)
+    user, row, best = s.user[picks], s.row[picks], s.best[picks]
     nodes = catalog.nodes[row]
     positive = (nodes >= 0) & (shares[user[:, None], np.maximum(nodes, 0)] > 0.0)
     last = nodes.shape[1] - 1 - np.argmax(positive[:, ::-1], axis=1)
     deepest = np.where(positive.any(axis=1), nodes[np.arange(len(row)), last], -1)
-    strong[0] &= s.best[picks] >= 0
+    strong[0] &= best >= 0
     strong[2] &= deepest >= 0
-    ids, names = catalog.ids, catalog.categories.name
-    out: list[list[RecItem]] = [[] for _ in range(len(s.seg) - 1)]
-    for u, r, sc, flags, c, b, d in zip(
-        user.tolist(),
-        row.tolist(),
-        score.tolist(),
-        strong.T.tolist(),
-        contrib.T.tolist(),
-        s.best[picks].tolist(),
-        deepest.tolist(),
-        strict=True,
+    # the strong signals by contribution (ties: signal order), as base-5 digits 1..4
+    ranked = np.argsort(np.where(strong, -contrib, np.inf), axis=0, kind="stable")
+    digits = np.where(np.arange(4)[:, None] < strong.sum(axis=0), ranked + 1, 0)
+    code = (digits * (5 ** np.arange(4))[:, None]).sum(axis=0)
+    code = np.where(code > 0, code, 1000 + np.argmax(contrib, axis=0))
+    n_rows, n_nodes = len(catalog) + 1, len(catalog.categories) + 1
+    src = np.where(strong[0], best, -1) + 1
+    cat = np.where(strong[2], deepest, -1) + 1
+    key = (code * n_rows + src) * n_nodes + cat
+    ids, names = catalog.ids, catalog.categories.names
+    spelled: dict[int, tuple[str, ...]] = {}
+    items: list[RecItem] = []
+    for k, r, sc, b, d in zip(
+        key.tolist(), row.tolist(), score.tolist(), best.tolist(), deepest.tolist(), strict=True
     ):
-        out[u].append(RecItem(ids[r], sc, _reasons(flags, c, ids[b] if b >= 0 else "", d, names)))
-    return [tuple(items) for items in out]
+        reasons = spelled.get(k)
+        if reasons is None:
+            reasons = spelled[k] = _spell(
+                k // (n_rows * n_nodes), ids[b], names[d] if d >= 0 else ""
+            )
+        items.append(RecItem(ids[r], sc, reasons))
+    bounds = np.searchsorted(user, np.arange(len(s.seg))).tolist()
+    return [tuple(items[a:b]) for a, b in pairwise(bounds)]
 
 
-def _reasons(
-    flags: Sequence[bool],
-    contrib: Sequence[float],
-    source: str,
-    node: int,
-    name: Callable[[int], str],
-) -> tuple[str, ...]:
-    found: list[tuple[float, str]] = []
-    if flags[0]:
-        found.append((contrib[0], f"covis:{source}"))
-    if flags[1]:
-        found.append((contrib[1], "similar_to_interests"))
-    if flags[2]:
-        found.append((contrib[2], f"category:{name(node)}"))
-    if flags[3]:
-        found.append((contrib[3], "trending"))
-    if not found:
-        i = int(np.argmax(contrib))
-        return (_SIGNAL_NAMES[i],)
-    if len(found) == 1:
-        return (found[0][1],)
-    return tuple(r for _, r in sorted(found, key=lambda p: -p[0]))
+def _spell(code: int, source: str, category: str) -> tuple[str, ...]:
+    """The reasons of a pattern ``code`` (see :func:`rec_items`)."""
+    if code >= 1000:
+        return (_SIGNAL_NAMES[code - 1000],)
+    out: list[str] = []
+    while code:
+        sig = code % 5 - 1
+        code //= 5
+        if sig == 0:
+            out.append(f"covis:{source}")
+        elif sig == 2:
+            out.append(f"category:{category}")
+        else:
+            out.append(_SIGNAL_NAMES[sig])
+    return tuple(out)

@@ -170,26 +170,43 @@ class RecommendParams:
 
 @dataclass(frozen=True, slots=True)
 class DriftParams:
-    """Drift score = vector_weight·(1 − cos(short, long)) + (1 − vector_weight)·TV(categories)."""
+    """Interest-drift alerts (:mod:`state.drift`; ``docs/drift.md``): a user's recent events
+    moving onto categories that are new or rare in their long-term profile.
 
-    enter: float = 0.6
+    ``rare_share``: a category holding less than this share of the profile before the change
+    is new (an established secondary interest holds more). ``recent_events``: the score is
+    the share of the last this-many events' weight in new categories; ``enter``/``exit``:
+    hysteresis on it. ``min_evidence``: evidence units before an alert: distinct
+    ``(item, session)`` pairs in new categories (sessions split at ``session_gap_ms``), plus
+    one per ``repeat_events`` further events on them. ``min_history``: distinct
+    consumed items the profile must hold outside the change. ``window``: the most events
+    of a running change looked at (capped by ``limits.max_recent + 1``). ``level``: the
+    category path level compared (1 = top).
+    """
+
+    enter: float = 0.8
     exit: float = 0.4
+    rare_share: float = 0.03
+    recent_events: int = 3
     min_evidence: int = 3
-    min_span_ms: int = 3 * HOUR_MS
-    """How long (event time) the change must have lasted: > 0 trades delay for fewer alarms
-    on one-session excursions (a side interest)."""
-    min_history: int = 5
+    repeat_events: int = 8
+    session_gap_ms: int = 30 * 60_000
+    min_history: int = 2
+    window: int = 16
     cooldown_ms: int = DAY_MS
-    vector_weight: float = 0.3
     level: int = 1
     top_categories: int = 3
-    severity_medium: float = 0.6
-    severity_high: float = 0.8
+    severity_medium: float = 0.9
+    severity_high: float = 1.0
+    """Severity by score: ``high`` when every recent event is in new categories."""
 
     def __post_init__(self) -> None:
-        _check(0.0 <= self.exit < self.enter <= 1.0, "drift: 0 <= exit < enter <= 1")
+        _check(0.0 < self.exit < self.enter <= 1.0, "drift: 0 < exit < enter <= 1")
+        _check(0.0 < self.rare_share < 1.0, "drift.rare_share in (0, 1)")
+        _check(min(self.recent_events, self.window, self.repeat_events) >= 1, "drift: counts >= 1")
         _check(self.min_evidence >= 1 and self.min_history >= 0, "drift evidence/history")
-        _check(0.0 <= self.vector_weight <= 1.0 and self.level >= 1, "drift weights/level")
+        _check(self.session_gap_ms > 0 and self.cooldown_ms >= 0, "drift: session gap, cooldown")
+        _check(self.level >= 1 and self.top_categories >= 1, "drift: level, top_categories")
 
 
 @dataclass(frozen=True, slots=True)

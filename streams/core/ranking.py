@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from state.catalog import Catalog
+from state.kernels import descending_within, first_argmax, sorted_unique
 from state.scoring import blend, level_mean
 from state.signals import Signals
 from streams.core.params import EngineParams
@@ -32,7 +33,7 @@ B = npt.NDArray[np.bool_]
 
 @dataclass(frozen=True, slots=True)
 class Scored:
-    """The candidates of every user, sorted by (user, score desc, row)."""
+    """The candidates of every user, by (user, row); ``order`` ranks them."""
 
     user: I64
     row: I64
@@ -42,7 +43,9 @@ class Scored:
     best: I64
     """The recent item (row) that co-visitation credits most; ``-1``: none."""
     seg: I64
-    """User ``u``'s candidates are ``seg[u]:seg[u+1]``."""
+    """User ``u``'s candidates are ``seg[u]:seg[u+1]`` (in both orders)."""
+    order: I64
+    """Positions by (user, score desc, row): each user's ranking."""
 
 
 def _covis(v: GroupViews, signals: Signals, n: int, ok: B, beta: float) -> tuple[I64, F64, I64]:
@@ -56,30 +59,33 @@ def _covis(v: GroupViews, signals: Signals, n: int, ok: B, beta: float) -> tuple
     src = np.broadcast_to(np.arange(len(nbr))[:, None], nbr.shape)[has]
     dst = nbr[has].astype(np.int64)
     src_norm = np.power(np.maximum(cv.degree(v.recent_row), 1e-300), 1.0 - beta)
-    contrib = v.rho[src] * w[has] / src_norm[src] / np.power(np.maximum(cv.deg[dst], 1e-300), beta)
+    dst_norm = np.power(np.maximum(cv.deg[:n], 1e-300), beta)
+    contrib = v.rho[src] * w[has] / src_norm[src] / dst_norm[dst]
     keys, inv = np.unique(v.recent_user[src] * n + dst, return_inverse=True)
     inv = inv.reshape(-1)
     score = np.bincount(inv, weights=contrib, minlength=len(keys)).astype(np.float64)
-    order = np.lexsort((-contrib, inv))
-    first = np.searchsorted(inv[order], np.arange(len(keys)))
-    best = v.recent_row[src[order][first]]
+    best = v.recent_row[src[first_argmax(inv, contrib, len(keys))]]
     keep = ok[keys % n]
     return keys[keep], score[keep], best[keep]
 
 
 def _semantic(sem: F32, ok: B, k: int) -> tuple[I64, F64]:
-    """``(keys of each user's k nearest recommendable rows, each user's best similarity)``."""
-    n = sem.shape[1]
+    """``(keys of each user's k nearest recommendable rows, each user's best similarity)``.
+
+    On the float32 similarities themselves: widening to float64 is exact and keeps the order.
+    """
+    c, n = sem.shape
     rows = np.flatnonzero(ok)
-    c = sem.shape[0]
     if len(rows) == 0:
         return np.zeros(0, np.int64), np.zeros(c)
-    vals = sem[:, rows].astype(np.float64)
+    vals = sem if len(rows) == n else sem[:, rows]
     k = min(k, len(rows))
-    part = np.argpartition(-vals, k - 1, axis=1)[:, :k] if k < len(rows) else None
-    top = rows[part] if part is not None else np.broadcast_to(rows, (c, len(rows)))
+    if k < len(rows):
+        top = rows[np.argpartition(-vals, k - 1, axis=1)[:, :k]]
+    else:
+        top = np.broadcast_to(rows, (c, len(rows)))
     keys = (np.arange(c, dtype=np.int64)[:, None] * n + top).reshape(-1)
-    return keys, vals.max(axis=1)
+    return keys, vals.max(axis=1).astype(np.float64)
 
 
 def score_candidates(
@@ -101,10 +107,8 @@ def score_candidates(
     s_keys, sem_max = _semantic(sem, ok, rp.semantic_candidates)
     users = np.arange(c, dtype=np.int64)
     parts = [c_keys, s_keys, (users[:, None] * n + trend_top).reshape(-1)]
-    top_nodes = np.argsort(-v.shares, axis=1, kind="stable")[:, :2]
-    for u, nodes in enumerate(top_nodes.tolist()):
-        parts.extend(u * n + category_rows(nd) for nd in nodes if v.shares[u, nd] > 0)
-    keys = np.unique(np.concatenate(parts))
+    parts += _category_keys(v.shares, n, category_rows)
+    keys = sorted_unique(np.concatenate(parts))
     if len(v.excluded_row):
         keys = keys[~np.isin(keys, v.excluded_user * n + v.excluded_row)]
     user, row = keys // n, keys % n
@@ -126,15 +130,33 @@ def score_candidates(
     x = np.stack([covis_x, sem_x, cat, trend[row]])
     w = params.weights
     score = blend(x, (w.covis, w.semantic, w.category, w.trending))
-    order = np.lexsort((row, -score, user))
-    seg = np.searchsorted(user[order], np.arange(c + 1))
-    return Scored(user[order], row[order], score[order], x[:, order], best[order], seg)
+    seg = np.searchsorted(user, np.arange(c + 1))
+    return Scored(user, row, score, x, best, seg, descending_within(score, seg))
+
+
+def _category_keys(shares: F64, n: int, category_rows: Callable[[int], I64]) -> list[I64]:
+    """Keys of the popular items of each user's two strongest category nodes (share > 0)."""
+    top = np.argsort(-shares, axis=1, kind="stable")[:, :2]
+    positive = np.take_along_axis(shares, top, axis=1) > 0
+    user = np.broadcast_to(np.arange(len(shares))[:, None], top.shape)[positive]
+    node = top[positive]
+    out: list[I64] = []
+    for nd in sorted_unique(node).tolist():
+        rows = category_rows(nd)
+        out.append((user[node == nd][:, None] * n + rows[None, :]).reshape(-1))
+    return out
 
 
 def _category(catalog: Catalog, shares: F64, user: I64, row: I64, lw: tuple[float, ...]) -> F64:
-    """:func:`state.scoring.category_scores` with each candidate's own user's shares."""
+    """:func:`state.scoring.category_scores` with each candidate's own user's shares.
+
+    Computed once per (user, distinct category path), then looked up per candidate.
+    """
     if shares.shape[1] == 0:
         return np.zeros(len(row))
-    nodes = catalog.nodes[row]
-    has = nodes >= 0
-    return level_mean(np.where(has, shares[user[:, None], np.where(has, nodes, 0)], 0.0), lw)
+    path_of, paths = catalog.path_table()
+    has = paths >= 0
+    vals = np.where(has[None], shares[:, np.where(has, paths, 0)], 0.0)
+    by_path = level_mean(vals.reshape(-1, paths.shape[1]), lw).reshape(len(shares), len(paths))
+    out: F64 = by_path[user, path_of[row]]
+    return out

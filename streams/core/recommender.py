@@ -33,6 +33,7 @@ F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 
 _CHUNK = 256
+_TREND = ("trending",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,10 +140,7 @@ class Recommender:
         ok = self.catalog.recommendable()
         trend = self.signals.trending.scores(n)
         trend_top = _top_rows(np.where(ok, trend, -np.inf), rp.trending_candidates)
-        cold = tuple(
-            RecItem(self.catalog.ids[r], float(self.weights[3] * trend[r]), ("trending",))
-            for r in trend_top[: rp.k].tolist()
-        )
+        cold: tuple[RecItem, ...] | None = None
         cat_cache: dict[int, I64] = {}
         mat = self.catalog.matrix()
         for c0 in range(0, len(states), _CHUNK):
@@ -162,7 +160,7 @@ class Recommender:
                         params=self.params,
                         trend=trend,
                         trend_top=trend_top,
-                        category_rows=lambda nd: self._category_rows(nd, cat_cache, ok),
+                        category_rows=lambda nd: self._category_rows(nd, cat_cache, ok, trend),
                     )
                     picks = pick(scored, self.catalog, self.params)
                     lists = rec_items(scored, picks, v.shares, self.catalog, self.params)
@@ -170,24 +168,27 @@ class Recommender:
             for i, st in enumerate(chunk):
                 uid, t = user_ids[c0 + i], ts[c0 + i]
                 if st is None or st.n_events == 0:
+                    if cold is None:
+                        cold = tuple(
+                            RecItem(self.catalog.ids[r], float(self.weights[3] * trend[r]), _TREND)
+                            for r in trend_top[: rp.k].tolist()
+                        )
                     out.append(Recommendation(uid, t, cold, ()))
                 else:
                     out.append(Recommendation(uid, t, lists[j], interests[j]))
                     j += 1
         return out
 
-    def _category_rows(self, node: int, cache: dict[int, I64], ok: npt.NDArray[np.bool_]) -> I64:
+    def _category_rows(
+        self, node: int, cache: dict[int, I64], ok: npt.NDArray[np.bool_], pop: F64
+    ) -> I64:
+        """The ``category_candidates`` most popular recommendable rows under ``node``."""
         rows = cache.get(node)
         if rows is None:
-            cat = self.catalog
-            depth = cat.categories.depth(node)
-            n = len(cat)
-            inside = (cat.nodes[:n, depth - 1] == node) & ok
-            pop = self.signals.trending.scores(n)
-            rows = _top_rows(
-                np.where(inside, pop, -np.inf), self.params.recommend.category_candidates
-            )
-            cache[node] = rows
+            members = self.catalog.members(node)
+            members = members[ok[members]]
+            k = self.params.recommend.category_candidates
+            rows = cache[node] = _top_of(members, pop[members], k)
         return rows
 
     def interests(self, st: UserState) -> tuple[Interest, ...]:
@@ -208,10 +209,14 @@ class Recommender:
 def _top_rows(scores: F64, k: int) -> I64:
     """Rows of the ``k`` largest finite scores, best first (ties: smaller row)."""
     finite = np.flatnonzero(np.isfinite(scores))
-    if len(finite) == 0:
+    return _top_of(finite, scores[finite], k)
+
+
+def _top_of(rows: I64, vals: F64, k: int) -> I64:
+    """The ``k`` of ascending ``rows`` with the largest ``vals``, best first (ties: smaller)."""
+    if len(rows) == 0:
         return np.zeros(0, np.int64)
-    k = min(k, len(finite))
-    vals = scores[finite]
+    k = min(k, len(rows))
     part = np.argpartition(-vals, k - 1)[:k] if k < len(vals) else np.arange(len(vals))
-    order = np.lexsort((finite[part], -vals[part]))
-    return finite[part][order].astype(np.int64)
+    order = np.lexsort((rows[part], -vals[part]))
+    return rows[part][order].astype(np.int64)

@@ -10,7 +10,7 @@ Every number is computed with the same operations, in the same order, as for one
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,19 +53,35 @@ def _unit_rows(x: F64) -> F64:
 
 
 def _shares(
-    st: UserState, catalog: Catalog, alpha: float, out: F64, n_interests: int
+    st: UserState, node_of: Mapping[str, int], alpha: float, out: F64, n_interests: int
 ) -> tuple[Interest, ...]:
-    """Fill ``out`` (one user's node shares); return the user's top interests."""
-    nodes = catalog.categories
+    """Fill ``out`` (one user's node shares); return the user's top interests.
+
+    The numbers of :meth:`state.user.UserState.category_shares` (each level's positive
+    short and long masses summed in dict order), both totals in one pass per level.
+    """
+    beta = 1.0 - alpha
     rows: list[tuple[float, str, float, float]] = []
-    for depth in range(1, len(st.categories) + 1):
-        s, lt = st.category_shares(False, depth), st.category_shares(True, depth)
-        for name in s.keys() | lt.keys():
-            sv, lv = s.get(name, 0.0), lt.get(name, 0.0)
-            node = nodes.get(name)
+    for level in st.categories:
+        total_s: float = 0
+        total_l: float = 0
+        for pair in level.values():
+            if pair[0] > 0.0:
+                total_s += pair[0]
+            if pair[1] > 0.0:
+                total_l += pair[1]
+        for name, (ps, pl) in level.items():
+            in_s = total_s > 0.0 and ps > 0.0
+            in_l = total_l > 0.0 and pl > 0.0
+            if not (in_s or in_l):
+                continue
+            sv = ps / total_s if in_s else 0.0
+            lv = pl / total_l if in_l else 0.0
+            blended = alpha * sv + beta * lv
+            node = node_of.get(name)
             if node is not None:
-                out[node] = alpha * sv + (1.0 - alpha) * lv
-            rows.append((-(alpha * sv + (1 - alpha) * lv), name, sv, lv))
+                out[node] = blended
+            rows.append((-blended, name, sv, lv))
     rows.sort()
     return tuple(Interest(n, sv, lv) for _, n, sv, lv in rows[:n_interests])
 
@@ -78,6 +94,7 @@ def group_views(states: Sequence[UserState], catalog: Catalog, params: EnginePar
     long = _unit_rows(np.stack([st.long for st in states]))
     theta = (a * short + (1.0 - a) * long).astype(np.float32)
     index = catalog.index
+    node_of = catalog.categories.ids
     users: list[int] = []
     items: list[str] = []
     ts: list[int] = []
@@ -104,7 +121,7 @@ def group_views(states: Sequence[UserState], catalog: Catalog, params: EnginePar
             excluded += [r for i in st.disliked if (r := index.get(i, -1)) >= 0]
         ex_user += [u] * len(excluded)
         ex_row += excluded
-        interests.append(_shares(st, catalog, a, shares[u], rp.interests))
+        interests.append(_shares(st, node_of, a, shares[u], rp.interests))
     rows = np.fromiter((index.get(i, -1) for i in items), np.int64, len(items))
     pos = np.power(rp.recent_position_decay, np.asarray(power, np.int64))
     age = np.exp2(

@@ -3,12 +3,13 @@
 Every user has a home top-level category (drawn by log-normal top weights) and, within it,
 ``prefs`` preferred leaves with Dirichlet(1) weights; with probability ``secondary`` the last
 preferred leaf is swapped for a leaf of another top: a side interest that gets ``side_share``
-of the sessions (the home leaves share the rest). Side interests are kept minor so that a
-planted switch, which moves *every* later session, stays distinguishable from them. Regime 1
-equals regime 0 except for the ``drift_fraction`` of users chosen to switch: their regime-1
-home is another top-level category with freshly drawn leaves and weights. ``switch_frac`` in
-[0.3, 0.6] says where in the user's sessions the switch falls (``sessions`` turns it into a
-session index).
+of the sessions (the home leaves share the rest), and it shows from the user's first visits on
+(``visits.FIRST_VISITS``). Side interests are kept minor so that a planted switch, which
+moves *every* later session, stays distinguishable from them. Regime 1 equals regime 0
+except for the ``drift_fraction`` of users chosen to switch: their regime-1 home is a
+top-level category new to them (neither the home's nor, with at least three tops, the side
+interest's) with freshly drawn leaves and weights. ``switch_frac`` in [0.3, 0.6] says where in
+the user's sessions the switch falls (``sessions`` turns it into a session index).
 
 Taste: within a leaf, a user prefers one product type (noun): the noun at index
 ``(taste + leaf) % n_nouns(leaf)``. Text similarity sees it in the user's history; co-visitation
@@ -64,6 +65,20 @@ def _leaves_in_top(
     return (top[:, None] * per_top + order).astype(np.int64)
 
 
+def _new_to_user(
+    top0: IntArray, top1: IntArray, side_top: IntArray, has_side: BoolArray, n_tops: int
+) -> IntArray:
+    """``top1``, except where a switch would land on the user's side interest: there the next
+    top (cyclically) that is neither the home nor the side top (needs three tops)."""
+    if n_tops < 3:
+        return top1
+    clash = has_side & (top1 == side_top)
+    step1 = (top1 + 1) % n_tops
+    other = np.where(step1 == top0, (top1 + 2) % n_tops, step1)
+    out: IntArray = np.where(clash, other, top1).astype(np.int64)
+    return out
+
+
 def make_users(
     taxonomy: Taxonomy,
     n_users: int,
@@ -100,9 +115,11 @@ def make_users(
     if n_tops > 1 and prefs > 1:
         side = rng.random((n_users, 2)) < secondary
         per_top = taxonomy.leaves_per_top
-        other_top = (np.stack([top0, top1], axis=1) + rng.integers(1, n_tops, (n_users, 2))) % (
-            n_tops
-        )
+        offset = rng.integers(1, n_tops, (n_users, 2))
+        side_top = (top0 + offset[:, 0]) % n_tops
+        top1 = _new_to_user(top0, top1, side_top, drifts & side[:, 0], n_tops)
+        leaves[:, 1] = top1[:, None] * per_top + leaves[:, 1] % per_top
+        other_top = np.stack([side_top, (top1 + offset[:, 1]) % n_tops], axis=1)
         side_leaf = other_top * per_top + rng.integers(0, per_top, (n_users, 2))
         leaves[:, :, -1] = np.where(side, side_leaf, leaves[:, :, -1])
         home = weights[:, :, :-1] / weights[:, :, :-1].sum(axis=2, keepdims=True)

@@ -6,7 +6,10 @@ that leaf (drawn by the bundle's total popularity; a leaf without bundles gives 
 session). Per visit, with probability ``noise`` an item drawn uniformly from the whole catalog
 (``NOISE``); otherwise in a mission a bundle member by popularity (``BUNDLE``, probability
 ``bundle_focus``) or an item of the session leaf (``LEAF``); in a browse session an item of the
-session leaf (``LEAF``, 0.85) or of another preferred leaf (``SIDE``). Bundle members are drawn
+session leaf (``LEAF``, 0.85) or of another preferred leaf (``SIDE``). A user with a side
+interest shows it from the start: their first ``FIRST_VISITS`` visits (before any switch)
+alternate between a home leaf (``LEAF``, by the home weights) and the side leaf (``SIDE``), as
+real secondary interests appear early rather than out of the blue. Bundle members are drawn
 by popularity × their role: 1 in the anchor leaf, 0.6 in a same-top complement, 0.3 in an
 other-top one (the user came for the anchor; complements are add-ons). Leaf items are drawn by
 Zipf popularity — so within a leaf popular items dominate — among the items of the user's
@@ -29,9 +32,10 @@ from streams.datasets.sampling import GroupSampler, IntArray
 from streams.datasets.sessions import SessionPlan
 from streams.datasets.users import UserModel
 
-__all__ = ["BUNDLE", "LEAF", "NOISE", "SIDE", "Visits", "choose_items"]
+__all__ = ["BUNDLE", "FIRST_VISITS", "LEAF", "NOISE", "SIDE", "Visits", "choose_items"]
 
 BUNDLE, LEAF, SIDE, NOISE = 0, 1, 2, 3
+FIRST_VISITS = 6
 _AFFINITY = np.array([0.9, 0.8, 0.6, 0.1])
 FloatArray = npt.NDArray[np.float64]
 
@@ -91,6 +95,34 @@ class _LeafItems:
         return out
 
 
+def _establish_sides(
+    plan: SessionPlan,
+    users: UserModel,
+    leaf_tops: IntArray,
+    leaf_items: _LeafItems,
+    rng: np.random.Generator,
+) -> tuple[IntArray, IntArray, IntArray]:
+    """``(visits, kinds, items)``: the first visits of side-interest users, alternating."""
+    side_leaf = users.pref_leaves[:, 0, -1]
+    has = leaf_tops[side_leaf] != users.top[:, 0]
+    user = np.repeat(np.flatnonzero(has), FIRST_VISITS)
+    pos = np.tile(np.arange(FIRST_VISITS), int(has.sum()))
+    keep = pos < users.n_visits[user]
+    user, pos = user[keep], pos[keep]
+    visit = (np.cumsum(users.n_visits) - users.n_visits)[user] + pos
+    keep = plan.session_regime[plan.visit_session[visit]] == 0
+    user, pos, visit = user[keep], pos[keep], visit[keep]
+    home_w = users.pref_weights[user, 0, :-1]
+    cum = np.cumsum(home_w / home_w.sum(axis=1, keepdims=True), axis=1)
+    col = np.minimum((rng.random(user.size)[:, None] > cum).sum(axis=1), cum.shape[1] - 1)
+    odd = pos % 2 == 1
+    leaf = np.where(odd, side_leaf[user], users.pref_leaves[user, 0, col])
+    item = leaf_items.sample(leaf, user, rng)
+    ok = item >= 0
+    kind: IntArray = np.where(odd, SIDE, LEAF).astype(np.int64)
+    return visit[ok], kind[ok], item[ok]
+
+
 def choose_items(
     plan: SessionPlan,
     users: UserModel,
@@ -137,6 +169,10 @@ def choose_items(
     m = kind == NOISE
     item[m] = rng.integers(0, catalog.size, int(m.sum()))
     affinity = np.clip(_AFFINITY[kind] + rng.uniform(-0.1, 0.1, kind.size), 0.0, 1.0)
+    visit, first_kind, first_item = _establish_sides(plan, users, leaf_tops, leaf_items, rng)
+    item[visit], kind[visit] = first_item, first_kind
+    noise_a = rng.uniform(-0.1, 0.1, visit.size)
+    affinity[visit] = np.clip(_AFFINITY[first_kind] + noise_a, 0.0, 1.0)
     return Visits(
         item=item,
         kind=kind.astype(np.int64),

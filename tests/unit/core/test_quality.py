@@ -58,7 +58,11 @@ class Data:
 
 @pytest.fixture(scope="module")
 def encoder() -> TextEncoder:
-    """The real encoder behind a memory cache (every text is encoded once per module)."""
+    """The real encoder behind a cache: persistent when ``IT_ENCODER_CACHE_DIR`` is set (so
+    repeated runs do not re-encode), else in memory (every text encoded once per module)."""
+    settings = EncoderSettings()
+    if settings.cache_dir is not None:
+        return build_encoder(settings)
     real = build_encoder(EncoderSettings(cache_max_items=0))
     return CachedEncoder(real, MemoryEmbeddingCache(100_000))
 
@@ -116,6 +120,14 @@ def test_engine_beats_every_single_signal_baseline(encoder: TextEncoder, data: D
 
 
 def _drift_figures(data: Data, alerts: Sequence[DriftAlert]) -> tuple[float, float, float]:
+    """``(recall, median delay, false-alarm users)`` against the planted switches.
+
+    An alert's position is its event's index among the user's events in event-time order
+    (``drift_truth``'s convention). Recall: switched users whose first alert at or after the
+    switch comes within ``WITHIN`` events of it; delay: events from the switch to that alert;
+    false alarms: users alerted though they never switched, or alerted before their switch,
+    over all users.
+    """
     times: dict[str, dict[str, int]] = {}
     for e in data.parsed:
         if e is not None:
@@ -123,33 +135,35 @@ def _drift_figures(data: Data, alerts: Sequence[DriftAlert]) -> tuple[float, flo
     order = {u: sorted(ts.values()) for u, ts in times.items()}
     first: dict[str, int] = {}
     false_alarm: set[str] = set()
-    for a in alerts:
+    for a in sorted(alerts, key=lambda a: (a.user_id, a.ts)):
         index = bisect.bisect_right(order[a.user_id], a.ts) - 1  # the alert's event, in ts order
         switch = data.truth.get(a.user_id)
-        if switch is None:
+        if a.user_id in first or a.user_id in false_alarm:
+            continue
+        if switch is None or index < switch:
             false_alarm.add(a.user_id)
-        elif index >= switch and a.user_id not in first:
+        else:
             first[a.user_id] = index - switch
     delays = np.array(list(first.values()))
-    recall = float((delays <= 15).sum() / len(data.truth))
+    recall = float((delays <= WITHIN).sum() / len(data.truth))
     median = float(np.median(delays)) if len(delays) else float("inf")
-    fa = len(false_alarm) / (len(order) - len(data.truth))
-    return recall, median, fa
+    return recall, median, len(false_alarm) / len(order)
 
 
 def test_drift_alerts_on_planted_switches(encoder: TextEncoder, data: Data) -> None:
-    _, alerts = _replay(EngineParams(), encoder, data, data.events)
+    """The targets: recall >= 0.95 within 15 events, median delay <= 6, false alarms <= 2 %."""
+    params = EngineParams()
+    _, alerts = _replay(params, encoder, data, data.events)
     recall, median, fa = _drift_figures(data, alerts)
     print(
-        f"\ndrift: recall@15 {recall:.3f}, median delay {median} events, false-alarm users "
+        f"\ndrift: recall@{WITHIN} {recall:.3f}, median delay {median} events, false-alarm users "
         f"{fa:.3%}, switched users {len(data.truth)}, alerts {len(alerts)}"
     )
-    assert all(a.evidence >= EngineParams().drift.min_evidence for a in alerts)
-    assert len({a.user_id for a in alerts}) == len(alerts) or True
-    # What the detector reaches on this generator (see the module notes in the report):
-    assert recall >= RECALL_FLOOR
-    assert fa <= FALSE_ALARM_CEILING
+    assert all(a.evidence >= params.drift.min_evidence for a in alerts)
+    assert len(data.truth) >= 40
+    assert recall >= 0.95
+    assert median <= 6
+    assert fa <= 0.02
 
 
-RECALL_FLOOR = 0.45
-FALSE_ALARM_CEILING = 0.05
+WITHIN = 15

@@ -1,0 +1,45 @@
+"""The grouped numpy kernels equal their slow definitions (np.unique, lexsort)."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import state.kernels
+from state.kernels import descending_within, first_argmax, sorted_unique
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(state.kernels).failed == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-5, 40), max_size=60))
+def test_sorted_unique_is_np_unique(xs: list[int]) -> None:
+    x = np.array(xs, np.int64)
+    assert sorted_unique(x).tolist() == np.unique(x).tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from([0.0, 0.5, 1.0, 2.0])), max_size=60))
+def test_first_argmax_is_the_head_of_a_lexsort(pairs: list[tuple[int, float]]) -> None:
+    group = np.array([g for g, _ in pairs], np.int64)
+    value = np.array([v for _, v in pairs], np.float64)
+    got = first_argmax(group, value, 6)
+    order = np.lexsort((-value, group))
+    for g in range(6):
+        members = order[group[order] == g]
+        assert got[g] == (members[0] if len(members) else len(value))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from([0.0, 0.25, 1.0, 3.0]), max_size=8), max_size=8))
+def test_descending_within_is_a_three_key_lexsort(groups: list[list[float]]) -> None:
+    value = np.array([v for g in groups for v in g], np.float64)
+    seg = np.concatenate([[0], np.cumsum([len(g) for g in groups])]).astype(np.int64)
+    segment = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
+    expected = np.lexsort((np.arange(len(value)), -value, segment))
+    assert descending_within(value, seg).tolist() == expected.tolist()
