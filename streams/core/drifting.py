@@ -147,6 +147,7 @@ def detect_drift(
     d = prepare_inputs(ea, states, catalog, c, params=params, rule=rule)
     hot = np.zeros(len(states), bool)
     hot[ea.user[d.opens]] = True
+    opens = d.opens.tolist()
     alerts: list[DriftAlert] = []
     for u, st in enumerate(states):
         if not (hot[u] or st.drift.streak > 0 or st.drift.in_episode):
@@ -155,8 +156,10 @@ def detect_drift(
         for i in range(int(ea.seg[u]), int(ea.seg[u + 1])):
             t = d.ts[i]
             gap = last is not None and t - last >= rule.session_gap_ms
-            hist.append(Entry(d.items[i], d.collab[i], d.col[i], d.removal[i], gap))
             last = t
+            if st.drift.streak == 0 and not opens[i]:
+                continue  # its one-event window scores 0: no streak, nothing changes
+            hist.append(Entry(d.items[i], d.collab[i], d.col[i], d.removal[i], gap))
             window = hist[-min(st.drift.streak + 1, rule.window) :]
             a = assess(window, d.profile[i].tolist(), d.total[i], d.consumed[i], rule)
             if step(st.drift, a, t, rule):

@@ -1,13 +1,15 @@
 """``Engine``: one batch of raw messages through the core; recommendations on demand.
 
-A batch runs: parse and validate (:mod:`streams.core.contract`) → upsert new or changed
-inline items and encode them together with the events' texts (one encoder call) → admit
-per user (:mod:`streams.core.admission`: duplicates, lateness, future, unknown items) →
+A batch runs: parse and validate into columns (:meth:`streams.core.contract.EventParser.
+batch`: no object per event) → upsert new or changed inline items and encode them together
+with the events' texts (one encoder call, none when there is nothing new) → admit per user
+(:mod:`streams.core.admission`, vectorised: duplicates, lateness, future, unknown items) →
 numpy over all admitted events (:mod:`streams.core.interests`, :mod:`streams.core.drifting`,
 :mod:`streams.core.collab`) → record marks → recommend once per touched user. Per-user
 semantics are sequential in arrival order, so the state does not depend on batch cuts, and
 the decayed sums do not depend on the arrival order at all. No I/O, no clock: ``now_ms`` is
-an argument.
+an argument. Recommendations are ranked for groups of users at once (:mod:`streams.core.
+recommender`), so a batch's fixed cost is a few matrix products, not one pass per user.
 """
 
 from __future__ import annotations
@@ -177,8 +179,9 @@ class Engine:
         """Each event's catalog row (``-1``: none) and whether its item is known or inline."""
         cat = self.catalog
         rows = np.fromiter(map(cat.index.get, cols.item_id, repeat(-1)), np.int64, len(cols))
-        safe = np.maximum(rows, 0)
-        known = (rows >= 0) & cat.known[safe] & cat.alive[safe]
+        has = rows >= 0
+        known = np.zeros(len(rows), np.bool_)
+        known[has] = cat.known[rows[has]] & cat.alive[rows[has]]
         if cols.item:
             known[list(cols.item)] = True
         return rows, known

@@ -3,8 +3,9 @@
 Exact decay on event time (:mod:`state.decay`): every user is first rebased if the batch's
 newest event would overflow the stored sums, then each event adds ``w · 2^((t − t_ref)/h)``
 times its item vector (plus ``text_weight`` times its text vector) to the short and long sums,
-and the same amounts to every category node of its item's path. Vectors: one gather, one
-multiply and one ``np.add.reduceat`` for all users at once.
+and the same amounts to every category node of its item's path. Vectors: one gather for the
+batch, then one small ``(2, n_u) @ (n_u, dim)`` product per user (cheaper than a
+``reduceat`` over the whole batch). Rebase factors are computed for all users at once.
 """
 
 from __future__ import annotations
