@@ -51,6 +51,14 @@ class WorkerMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.batch_stage = Histogram(
+            p + "batch_stage_seconds",
+            "Wall time of each stage of a batch: read (route, stage states), engine, "
+            "publish (outputs acknowledged), state (table writes and changelog flushed).",
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.batch_retries = Counter(
             p + "batch_retries", "Batches retried after a transient failure.", registry=registry
         )

@@ -25,8 +25,9 @@ import os
 import time
 import weakref
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -64,6 +65,17 @@ class Outbound:
 def _partition_of(key: bytes, partitions: int) -> int:
     """The partition Java clients, aiokafka and librdkafka's murmur2 pick for ``key``."""
     return int((murmur2(key) & 0x7FFFFFFF) % partitions)
+
+
+@contextmanager
+def _in_event(event: Any) -> Iterator[None]:
+    """Act as if processing ``event``: faust's RocksDB store takes the partition of a table
+    read or write from the current event (faust #497: none is set inside ``take()``)."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
 
 
 def _user_and_type(value: bytes) -> tuple[str | None, str]:
@@ -152,13 +164,13 @@ class WorkerRuntime:
 
     async def _process_batch_locked(self, events: Sequence[Any]) -> None:
         t0 = time.perf_counter()
+        stages = self.metrics.batch_stage
         keep, moves, types = self._route(events)
         owner: dict[str, Any] = {}
         for ev in keep:
             if ev.key:
                 owner[ev.key.decode("utf-8", "replace")] = ev
-        table = self.parts.users
-        prefetched = {u: v for u in owner if (v := table.get(u.encode())) is not None}
+        prefetched = self._prefetch(owner)
         stage = BatchStage(prefetched)
         messages = [
             Message(
@@ -171,17 +183,36 @@ class WorkerRuntime:
             for ev in keep
         ]
         keys = {(m.topic, m.partition, m.offset): m.key for m in messages}
+        t1 = time.perf_counter()
+        stages.labels("read").observe(t1 - t0)
         results = await self.in_engine(self._run_engine, stage, messages, prefetched)
+        t2 = time.perf_counter()
+        stages.labels("engine").observe(t2 - t1)
         out = list(moves)
         for result in results:
             out += self._outbound(result, keys)
         await self._publish(out)
+        t3 = time.perf_counter()
+        stages.labels("publish").observe(t3 - t2)
         await self._write_states(stage.changes(), owner)
         await self.parts.app.producer.flush()
+        stages.labels("state").observe(time.perf_counter() - t3)
         for ev in events:
             tp = (ev.message.topic, ev.message.partition)
             self.positions[tp] = max(self.positions.get(tp, 0), ev.message.offset + 1)
         self._observe(results, types, len(events), time.perf_counter() - t0)
+
+    def _prefetch(self, owner: dict[str, Any]) -> dict[str, bytes]:
+        """The stored states of the batch's users, each read in the context of one of the
+        user's events, so the store looks in that partition only."""
+        table = self.parts.users
+        out: dict[str, bytes] = {}
+        for user, ev in owner.items():
+            with _in_event(ev):
+                value = table.get(user.encode())
+            if value is not None:
+                out[user] = value
+        return out
 
     def _logical(self, topic: str) -> str:
         prefix = self.settings.topic_prefix
@@ -361,14 +392,11 @@ class WorkerRuntime:
             ev = owner.get(user)
             if ev is None:
                 self._die(f"engine changed user {user!r} that is not in the batch")
-            token = _current_event.set(weakref.ref(ev))  # type: ignore[arg-type]
-            try:
+            with _in_event(ev):
                 if value is None:
                     table.pop(user.encode(), None)
                 else:
                     table[user.encode()] = value
-            finally:
-                _current_event.reset(token)
 
     def _die(self, why: str) -> None:
         """Stop at once without committing: the batch is redelivered after a restart."""
