@@ -68,6 +68,7 @@ class Settings(KafkaSettings):
     refresh_max_users: int = Field(
         100_000, ge=0, description="recently published users re-checked when signals move"
     )
+    blas_threads: int = Field(1, ge=1, description="numpy BLAS threads in the worker")
     max_batch_attempts: int = Field(
         8, ge=1, description="publishing attempts before the worker stops without committing"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,6 +14,7 @@ import faust
 from aiokafka import ConsumerRecord
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
+from threadpoolctl import threadpool_limits
 
 from encoders.factory import build_encoder
 from encoders.settings import EncoderSettings
@@ -225,8 +227,16 @@ def _lag_metrics(app: faust.App, rt: WorkerRuntime) -> None:
 
 
 def run_worker(settings: Settings) -> None:
-    """Run until SIGTERM/SIGINT (a clean stop: the batch in flight finishes first)."""
+    """Run until SIGTERM/SIGINT (a clean stop: the batch in flight finishes first).
+
+    numpy's BLAS pool is capped at ``settings.blas_threads``: the engine's matrix products
+    are small and a spinning pool on a busy machine costs several times their work. The
+    objects alive after start-up (modules, the model) are frozen out of the cyclic GC.
+    """
+    threadpool_limits(limits=settings.blas_threads, user_api="blas")
     app = build_worker(settings)
+    gc.collect()
+    gc.freeze()
     worker = faust.Worker(
         app,
         loglevel=settings.log_level,
