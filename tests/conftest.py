@@ -6,12 +6,41 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
+from typing import TYPE_CHECKING
 
 import pytest
+
+# Models load from local directories only (the packaged weights), in every test.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 from streams.kafka.local import LocalKafkaError, local_kafka
 from streams.kafka.topics import apply_topics, load_topic_specs
 from streams.settings import DEFAULT_TOPICS_SPEC, KafkaSettings
+
+if TYPE_CHECKING:
+    from encoders.transformer import EncoderParts, TransformerEncoder
+
+
+@pytest.fixture(scope="session")
+def packaged() -> EncoderParts:
+    """The packaged model's tokenizer, CPU forward and pooler (loaded once per process)."""
+    from tests.contract.encoder_doubles import packaged_parts
+
+    return packaged_parts()
+
+
+@pytest.fixture(scope="session")
+def real_encoder(packaged: EncoderParts) -> TransformerEncoder:
+    """The real transformers encoder on CPU, shared by the session (do not mutate it)."""
+    from encoders.transformer import TransformerEncoder
+
+    return TransformerEncoder(
+        tokenizer=packaged.tokenizer,
+        forward=packaged.forward,
+        pooler=packaged.pooler,
+        model_id=packaged.model_id,
+    )
 
 
 @pytest.fixture(scope="session")
