@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 STAMP := $(VENV)/.installed
 
-.PHONY: help install kafka-up kafka-down topics test test-unit test-kafka lint demo bench clean
+.PHONY: help install kafka-up kafka-down topics test test-unit test-kafka lint demo bench bench-full clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -55,8 +55,17 @@ test: install lint ## Everything CI runs: lint, unit, property and real-Kafka in
 demo: install ## The pipeline end to end on a local Kafka (DEMO_SECONDS to stop by itself)
 	bash deploy/demo.sh
 
-bench: install ## Benchmarks (each prints one JSON line of figures)
-	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
+bench: install ## Benchmarks, short runs (each prints one JSON line of figures)
+	bash deploy/kafka/kafka.sh fetch
+	$(PY) bench/replay.py
+	$(PY) bench/encoder.py --quick
+	$(PY) bench/pipeline.py --quick
+
+bench-full: install ## Benchmarks at full size (a 100k-item catalog: long on a CPU)
+	bash deploy/kafka/kafka.sh fetch
+	$(PY) bench/replay.py
+	$(PY) bench/encoder.py
+	$(PY) bench/pipeline.py
 
 clean: ## Remove the venv and caches (not the Kafka jar cache)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
