@@ -88,6 +88,21 @@ def _decode(msg: Message, limit: int) -> object | Rejection:
     return obj
 
 
+def _checked(
+    msg: Message, limits: LimitParams, validate: ObjectValidator
+) -> dict[str, object] | Rejection:
+    """The message's JSON object if it decodes and passes ``validate``, else the rejection."""
+    obj = _decode(msg, limits.max_message_bytes)
+    if isinstance(obj, Rejection):
+        return obj
+    try:
+        validate(obj)
+    except Invalid as exc:
+        return _reject(msg, exc.reason, exc.detail)
+    assert isinstance(obj, dict)
+    return obj
+
+
 def _reject(msg: Message, reason: str, detail: str) -> Rejection:
     return Rejection(reason, detail, msg.value, msg.topic, msg.partition, msg.offset)
 
@@ -110,14 +125,9 @@ class ItemParser:
 
     def __call__(self, msg: Message) -> Item | Rejection:
         """Validate one message; never raises on bad input."""
-        obj = _decode(msg, self._limits.max_message_bytes)
+        obj = _checked(msg, self._limits, self._validate)
         if isinstance(obj, Rejection):
             return obj
-        try:
-            self._validate(obj)
-        except Invalid as exc:
-            return _reject(msg, exc.reason, exc.detail)
-        assert isinstance(obj, dict)
         item = _item(obj, self._limits)
         return _reject(msg, "bad_category", item) if isinstance(item, str) else item
 
@@ -189,14 +199,9 @@ class EventParser:
 
     def __call__(self, msg: Message) -> Event | Rejection:
         """Validate one message; never raises on bad input."""
-        obj = _decode(msg, self._limits.max_message_bytes)
+        obj = _checked(msg, self._limits, self._validate)
         if isinstance(obj, Rejection):
             return obj
-        try:
-            self._validate(obj)
-        except Invalid as exc:
-            return _reject(msg, exc.reason, exc.detail)
-        assert isinstance(obj, dict)
         return self.from_object(obj, msg)
 
     def from_object(self, obj: dict[str, object], msg: Message) -> Event | Rejection:
