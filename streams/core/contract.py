@@ -7,9 +7,11 @@ the message size is bounded. The time rules that need state (``too_late``, ``fut
 the engine's. Nothing here raises on bad input.
 
 :meth:`EventParser.batch` parses a whole batch into columns. Its fast path takes the common
-shape (no inline item, epoch-millisecond ``ts``) with one scan per line and plain type tests
-(:mod:`streams.core.plain`, bounds read from the same schema); anything else, valid or not,
-goes through the full path above, so both paths give the same events and rejections
+shape (no inline item, epoch-millisecond ``ts``): ``orjson`` (strict RFC 8259, about twice as
+fast as the standard scanner) and plain type tests (:mod:`streams.core.plain`, bounds read
+from the same schema); anything else, valid or not — and anything ``orjson`` refuses that
+the standard library reads (``NaN``, a BOM, lone surrogates) — goes through the full path
+above, so both paths give the same events and rejections
 (``tests/unit/core/test_fast_contract.py`` checks them against ``jsonschema``).
 
 Reason codes: see :data:`REASONS`.
@@ -18,9 +20,10 @@ Reason codes: see :data:`REASONS`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from json.scanner import make_scanner
+
+import orjson
 
 from state.categories import category_nodes
 from streams.core.columns import EventColumns
@@ -135,7 +138,7 @@ class ItemParser:
 class EventParser:
     """``parser(message) -> Event | Rejection`` for event records / an events file."""
 
-    __slots__ = ("_limits", "_plain", "_scan", "_validate")
+    __slots__ = ("_limits", "_plain", "_validate")
 
     def __init__(self, limits: LimitParams, event_types: frozenset[str]) -> None:
         self._limits = limits
@@ -143,10 +146,6 @@ class EventParser:
             "event.schema.json", limits, {"event_types": event_types}
         )
         self._plain = plain_event_check(limits, event_types)
-        # The scanner json.loads itself runs (same decoder settings), without its wrapping.
-        self._scan: Callable[[str, int], tuple[object, int]] = make_scanner(
-            json.JSONDecoder()  # type: ignore[arg-type]
-        )
 
     @property
     def plain(self) -> PlainCheck:
@@ -163,21 +162,19 @@ class EventParser:
         """
         cols = EventColumns()
         rejections: list[Rejection] = []
-        scan, check, limit = self._scan, self._plain, self._limits.max_message_bytes
+        loads, check, limit = orjson.loads, self._plain, self._limits.max_message_bytes
         col_msg, col_eid, col_uid, col_iid = cols.msg, cols.event_id, cols.user_id, cols.item_id
         col_type, col_ts, col_value, col_text = cols.type, cols.ts, cols.value, cols.text
-        for i, msg in enumerate(messages):
-            raw = msg.value
+        i = -1
+        for msg in messages:
+            i += 1
+            raw = msg[0]
             fields = None
             if len(raw) <= limit:
                 try:
-                    text = raw.decode()
-                    obj, end = scan(text, 0)
-                except (ValueError, StopIteration, RecursionError):
-                    pass  # the full path says why (or parses what UTF-8 could not)
-                else:
-                    if end == len(text):
-                        fields = check(obj)
+                    fields = check(loads(raw))
+                except ValueError:
+                    pass  # the full path says why (or parses what orjson refuses: NaN, BOM)
             if fields is None:
                 ev = self(msg)
                 if isinstance(ev, Rejection):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["Message"]
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """The raw bytes and where they came from.
+class Message(NamedTuple):
+    """The raw bytes and where they came from (immutable; a tuple, so cheap to build).
 
     ``partition`` and ``offset`` are ``-1`` when unknown (files); offset marks are only kept
     for messages that have both, so redelivered Kafka records are recognised.

@@ -47,12 +47,14 @@ def _never(obj: object) -> PlainEvent | None:
 def plain_event_check(limits: LimitParams, event_types: Collection[str]) -> PlainCheck:
     """The fast validator: ``check(obj)`` → the event's fields, or ``None``.
 
-    Fields come back only for a *plain* valid event: a JSON object that passes
-    ``event.schema.json`` (bounds read from it and from ``limits``) with an integer ``ts``, a
-    finite ``value`` if any and no inline ``item``. ``None`` means "not plain": invalid, or
-    valid in a shape the full path handles (ISO ``ts``, inline item, huge integer value).
-    When the schema has a property or keyword this check does not know, it always answers
-    ``None`` (everything takes the full path) rather than guess.
+        Fields come back only for a *plain* valid event: a JSON object that passes
+        ``event.schema.json`` (bounds read from it and from ``limits``) with an integer ``ts``, a
+        finite ``value`` if any and no inline ``item``. ``None`` means "not plain": invalid, or
+        valid in a shape the full path handles (ISO ``ts``, inline item, a value beyond ±1e300:
+    ``orjson`` reads an integer wider than 64 bits as a float, the standard library as an int,
+    and the contract rejects such an int, so both go to the full path to be told apart).
+        When the schema has a property or keyword this check does not know, it always answers
+        ``None`` (everything takes the full path) rather than guess.
     """
     schema = load_schema("event.schema.json")
     props: Mapping[str, Mapping[str, Any]] = schema["properties"]
@@ -72,7 +74,6 @@ def plain_event_check(limits: LimitParams, event_types: Collection[str]) -> Plai
     types = frozenset(t for t in event_types if type_lo <= len(t) <= type_hi)
     ts_lo, ts_hi = props["ts"].get("minimum", -math.inf), props["ts"].get("maximum", math.inf)
     text_hi = _length_bounds(props["text"], limits)[1]
-    isfinite = math.isfinite
 
     def check(obj: object) -> PlainEvent | None:  # noqa: PLR0911 - one exit per rule
         if type(obj) is not dict:
@@ -100,7 +101,7 @@ def plain_event_check(limits: LimitParams, event_types: Collection[str]) -> Plai
         if value is _MISSING:
             value = math.nan
         elif type(value) is float:
-            if not isfinite(value):
+            if not -1e300 < value < 1e300:  # NaN, inf, or an integer orjson read as a float
                 return None
         elif type(value) is int and -1e300 < value < 1e300:
             value = float(value)

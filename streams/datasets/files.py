@@ -29,7 +29,7 @@ def read_messages(path: Path) -> Iterator[Message]:
     """One ``Message`` per non-blank line of ``path``."""
     topic = path.name
     for line in read_lines(path):
-        yield Message(value=line, topic=topic)
+        yield Message(line, None, topic)
 
 
 def count_lines(path: Path) -> int:

@@ -66,7 +66,11 @@ def _contract_ok(obj: object) -> bool:
 
 
 def _in_domain(obj: object) -> bool:
-    return isinstance(obj, dict) and "item" not in obj and type(obj.get("ts")) is int
+    """The shapes the fast check must decide alone (a value beyond ±1e300 takes the full path)."""
+    if not isinstance(obj, dict) or "item" in obj or type(obj.get("ts")) is not int:
+        return False
+    value = obj.get("value")
+    return not (type(value) is float and not -1e300 < value < 1e300)
 
 
 def _same_as_alone(values: list[bytes]) -> None:
@@ -233,3 +237,21 @@ def test_generated_objects_agree_with_jsonschema(obj: dict[str, Any]) -> None:
 @given(objs=st.lists(OBJECTS, max_size=12))
 def test_generated_batches_parse_the_same_as_alone(objs: list[dict[str, Any]]) -> None:
     _same_as_alone([json.dumps(o, allow_nan=True).encode() for o in objs])
+
+
+def test_what_orjson_reads_differently_takes_the_full_path() -> None:
+    """orjson reads wide integers as floats and refuses NaN, a BOM and lone surrogates."""
+    head = b'{"event_id":"e1","user_id":"u1","item_id":"i1","type":"click","ts":5'
+    _same_as_alone(
+        [
+            head + b',"value":' + b"9" * 400 + b"}",  # an int too large for a float: rejected
+            head + b',"value":' + b"9" * 25 + b"}",  # wider than 64 bits, finite: applied
+            head + b',"value":1e305}',  # a float beyond the fast bound: applied
+            head + b',"value":NaN}',
+            head + b',"value":-Infinity}',
+            b"\xef\xbb\xbf" + head + b"}",
+            head + b',"text":"\\ud800"}',
+            head.replace(b"5", b"18446744073709551616") + b"}",  # ts wider than 64 bits
+            head + b"}",
+        ]
+    )
