@@ -1,6 +1,6 @@
 """The versioned binary codec of :class:`~state.user.UserState` (store values, changelogs).
 
-Layout (little-endian), version 1::
+Layout (little-endian), version 2 (version 1 is still read)::
 
     "ITUS" | version u8 | dim u32 | t_ref i64 | watermark i64 | n_events i64
     | user_id (str) | short f64[dim] | long f64[dim]
@@ -11,7 +11,11 @@ Layout (little-endian), version 1::
     | drift: in_episode u8 | streak i64 | streak_start_ts i64 | last_alert_ts i64
     | crc32 u32 of everything before it
 
-``strs`` = count u32, byte lengths u32[count], UTF-8 blob. Any failure to decode (truncation,
+``strs`` (version 2) = count u32 | form u8 | form 1 (no string holds NUL): blob length u32 and
+the strings joined by NUL, UTF-8 (one ``split`` to read: a user remembers thousands of item
+and event ids, decoded at every batch that touches the user); form 0: byte lengths
+u32[count] and the UTF-8 blob. Version 1's ``strs`` is form 0 without the form byte.
+Any failure to decode (truncation,
 bit flips caught by the CRC, an unknown version) raises :class:`StateCodecError` naming the
 user when it could be read (or the ``key`` given by the caller).
 """
@@ -31,7 +35,9 @@ from state.user import DriftState, UserState
 
 __all__ = ["CODEC_VERSION", "decode_user", "encode_user"]
 
-CODEC_VERSION = 1
+CODEC_VERSION = 2
+_VERSIONS = (1, 2)
+_U8 = struct.Struct("<B")
 _MAGIC = b"ITUS"
 _HEAD = struct.Struct("<4sBIqqq")
 _DRIFT = struct.Struct("<Bqqq")
@@ -39,10 +45,20 @@ _U32 = struct.Struct("<I")
 
 
 def _strs(out: list[bytes], items: Sequence[str]) -> None:
+    joined = "\0".join(items)
+    if joined.count("\0") == max(len(items) - 1, 0):  # no string holds NUL
+        blob = joined.encode("utf-8")
+        out.append(_STRS_JOINED.pack(len(items), 1, len(blob)))
+        out.append(blob)
+        return
     blobs = [s.encode("utf-8") for s in items]
-    out.append(_U32.pack(len(blobs)))
-    out.append(np.fromiter((len(b) for b in blobs), dtype="<u4", count=len(blobs)).tobytes())
+    out.append(_STRS_LENGTHS.pack(len(items), 0))
+    out.append(np.fromiter(map(len, blobs), dtype="<u4", count=len(blobs)).tobytes())
     out.append(b"".join(blobs))
+
+
+_STRS_JOINED = struct.Struct("<IBI")
+_STRS_LENGTHS = struct.Struct("<IB")
 
 
 def _arr(out: list[bytes], values: object, dtype: str) -> None:
@@ -83,11 +99,12 @@ def encode_user(state: UserState) -> bytes:
 
 
 class _Reader:
-    __slots__ = ("buf", "pos")
+    __slots__ = ("buf", "pos", "version")
 
-    def __init__(self, buf: bytes) -> None:
+    def __init__(self, buf: bytes, version: int) -> None:
         self.buf = memoryview(buf)
         self.pos = 0
+        self.version = version
 
     def take(self, n: int) -> memoryview:
         if n < 0 or self.pos + n > len(self.buf):
@@ -102,13 +119,20 @@ class _Reader:
 
     def strs(self) -> list[str]:
         (n,) = _U32.unpack(self.take(4))
+        form = _U8.unpack(self.take(1))[0] if self.version >= 2 else 0
+        if form == 1:
+            (size,) = _U32.unpack(self.take(4))
+            out = str(self.take(size), "utf-8").split("\0") if n else []
+            if len(out) != n:
+                raise ValueError(f"{len(out)} strings where {n} were written")
+            return out
+        if form != 0:
+            raise ValueError(f"unknown string list form {form}")
         lengths = self.arr("<u4", n)
         blob = bytes(self.take(int(lengths.sum())))
-        out, pos = [], 0
-        for length in lengths.tolist():
-            out.append(blob[pos : pos + length].decode("utf-8"))
-            pos += length
-        return out
+        ends = np.cumsum(lengths, dtype=np.int64).tolist()
+        starts = [0, *ends[:-1]] if ends else []
+        return [blob[a:b].decode("utf-8") for a, b in zip(starts, ends, strict=True)]
 
 
 def decode_user(data: bytes, key: str | None = None) -> UserState:
@@ -121,9 +145,9 @@ def decode_user(data: bytes, key: str | None = None) -> UserState:
         magic, version, dim, t_ref, watermark, n_events = _HEAD.unpack_from(body)
         if magic != _MAGIC:
             raise ValueError(f"bad magic {magic!r}")
-        if version != CODEC_VERSION:
+        if version not in _VERSIONS:
             raise ValueError(f"unsupported codec version {version}")
-        r = _Reader(body)
+        r = _Reader(body, version)
         r.pos = _HEAD.size
         (user_id,) = r.strs()
         if zlib.crc32(body) != crc:

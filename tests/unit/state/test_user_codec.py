@@ -71,6 +71,51 @@ def test_error_names_the_user() -> None:
         decode_user(b"short", key="k1")
 
 
+# The state of ``_V1_STATE`` as version 1 of the codec wrote it (before NUL-joined string lists).
+_V1_HEX = (
+    "495455530103000000e803000000000000d00700000000000003000000000000000100000004000000752dc3bc"
+    "000000000000f03f00000000000004c00000000000000000000000000000e03f000000000000d03f0000000000"
+    "00104002000000010000000600000073706f727473000000000000f83f0000000000000440010000000c000000"
+    "73706f7274732f73686f6573000000000000e03f000000000000f03f02000000020000000200000069316932dc"
+    "05000000000000d007000000000000000000000000f03f000000000000e03f0200000002000000020000006931"
+    "6932010000000200000069390300000002000000020000000200000065316532653301000000080000006576"
+    "656e74732f302900000000000000000200000000000000dc05000000000000ffffffffffffffff40c0430f"
+)
+
+
+def _v1_state() -> UserState:
+    st = UserState.new("u-ü", 3)
+    st.short[:] = [1.0, -2.5, 0.0]
+    st.long[:] = [0.5, 0.25, 4.0]
+    st.t_ref, st.watermark, st.n_events = 1000, 2000, 3
+    st.add_category(1, "sports", 1.5, 2.5)
+    st.add_category(2, "sports/shoes", 0.5, 1.0)
+    st.recent_items, st.recent_ts, st.recent_w = ["i1", "i2"], [1500, 2000], [1.0, 0.5]
+    st.consumed = dict.fromkeys(["i1", "i2"])
+    st.disliked = dict.fromkeys(["i9"])
+    st.event_ids = dict.fromkeys(["e1", "e2", "e3"])
+    st.offsets = {"events/0": 41}
+    st.drift.streak, st.drift.streak_start_ts = 2, 1500
+    return st
+
+
+def test_version_1_states_are_still_read() -> None:
+    _same(decode_user(bytes.fromhex(_V1_HEX)), _v1_state())
+    assert encode_user(_v1_state())[4] == 2  # written as version 2
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [[], [""], ["", ""], ["a\0b", "c"], ["\0"], ["x", "é", "雪"], [f"i{i}" for i in range(5000)]],
+)
+def test_string_lists_round_trip_with_and_without_nul(ids: list[str]) -> None:
+    st = _state()
+    st.consumed = dict.fromkeys(ids)
+    st.recent_items = ids[:20]
+    st.recent_ts, st.recent_w = [0] * len(st.recent_items), [1.0] * len(st.recent_items)
+    _same(decode_user(encode_user(st)), st)
+
+
 def test_unknown_version_is_refused() -> None:
     data = bytearray(encode_user(_state()))
     data[4] = 99
