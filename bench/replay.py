@@ -16,6 +16,8 @@ before numpy loads — on a small shared machine its worker threads spin against
 and make every small matrix product several times slower; pass 0 to leave OpenBLAS alone.
 The warm-up's objects (model, caches) are frozen out of the garbage collector's full passes
 (``gc.freeze()``, as a long-running worker would after start-up); ``--no-gc-freeze`` skips it.
+The events file is read and validated a batch ahead in a second process, as the ``replay``
+command does on a machine with two cores or more (``--no-parse-ahead``: in line).
 
 Ends by printing one JSON line: ``{"events_per_s": …, "parse_only_events_per_s": …, "ratio": …}``
 (plus the context: events, users, items, emit, batch size, run conditions).
@@ -95,6 +97,9 @@ def _args() -> argparse.Namespace:
     ap.add_argument("--cache-dir", type=Path, help="persistent embedding cache (RocksDB)")
     ap.add_argument("--blas-threads", type=int, default=1, help="OpenBLAS threads; 0: default")
     ap.add_argument("--no-gc-freeze", action="store_true", help="do not gc.freeze() the warm-up")
+    ap.add_argument(
+        "--no-parse-ahead", action="store_true", help="parse in line (no second process)"
+    )
     return ap.parse_args()
 
 
@@ -146,6 +151,7 @@ def main() -> None:
     from streams.core.engine import Engine
     from streams.core.params import EngineParams
     from streams.datasets.files import read_messages
+    from streams.datasets.parse_ahead import ParsedBatches
 
     with tempfile.TemporaryDirectory() as tmp:
         if args.items is not None and args.events is not None:
@@ -160,15 +166,22 @@ def main() -> None:
         gc.collect()
         if not args.no_gc_freeze:
             gc.freeze()
+        events = (
+            read_messages(events_path)
+            if args.no_parse_ahead
+            else ParsedBatches(events_path, engine.params, args.batch_size)
+        )
         stats = run_replay(
             engine,
             read_messages(items_path),
-            read_messages(events_path),
+            events,
             io.BytesIO(),
             emit=Emit(args.emit),
             batch_size=args.batch_size,
             now_ms=None,
         )
+        if isinstance(events, ParsedBatches):
+            events.close()
         if not args.no_gc_freeze:
             gc.unfreeze()
         lines2, parse_s2 = _parse_only(events_path)
@@ -185,6 +198,7 @@ def main() -> None:
         "seconds": round(stats.seconds, 3),
         "blas_threads": BLAS_THREADS or "default",
         "gc_freeze": not args.no_gc_freeze,
+        "parse_ahead": not args.no_parse_ahead,
     }
     print(json.dumps(figures))
 

@@ -58,6 +58,8 @@ class Catalog:
         self.alive = np.zeros(0, np.bool_)
         self.version = 0
         """Bumped by every change of vectors, categories or liveness (for caches)."""
+        self.row_version = np.zeros(0, np.int64)
+        """Per row: the :attr:`version` of its last upsert or delete (``0``: never)."""
         self._derived: tuple[tuple[int, int], I64, I32, I64] | None = None
         self._members: tuple[tuple[int, int], dict[int, I64]] = ((-1, -1), {})
         self._grow(capacity)
@@ -80,7 +82,10 @@ class Catalog:
         known[: self._cap] = self.known
         alive = np.zeros(cap, np.bool_)
         alive[: self._cap] = self.alive
+        stamp = np.zeros(cap, np.int64)
+        stamp[: self._cap] = self.row_version
         self.vectors, self.nodes, self.known, self.alive = vec, nodes, known, alive
+        self.row_version = stamp
         self._cap = cap
 
     def row(self, item_id: str) -> int | None:
@@ -135,6 +140,7 @@ class Catalog:
         self.known[rows] = True
         self.alive[rows] = True
         self.version += 1
+        self.row_version[rows] = self.version
         return rows
 
     def delete(self, item_id: str) -> bool:
@@ -147,6 +153,7 @@ class Catalog:
         self.vectors[r] = 0.0
         self.sketches[r] = 0.0
         self.version += 1
+        self.row_version[r] = self.version
         return True
 
     def matrix(self) -> F32:

@@ -12,6 +12,7 @@ Contract (``tests/unit/state/test_store.py`` runs it on every implementation):
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator, MutableMapping
 from typing import Protocol, runtime_checkable
 
@@ -71,24 +72,50 @@ class MemoryUserStore:
 
 
 class CodecUserStore:
-    """States encoded by :mod:`state.codec` in any bytes mapping (a RocksDB table, a dict)."""
+    """States encoded by :mod:`state.codec` in any bytes mapping (a RocksDB table, a dict).
 
-    __slots__ = ("_data",)
+    ``cache_size > 0`` keeps up to that many decoded states of recent ``put`` s (least
+    recently put dropped first), each with its bytes: ``get`` returns the cached object when
+    the stored bytes are still exactly those (another writer, a rebalance or a restore
+    changes them and the bytes are decoded again), and hands it over — the entry leaves the
+    cache, so a state the caller mutated and never put is never served again. A caller must
+    not mutate a state after putting it (put it again instead).
+    """
 
-    def __init__(self, data: MutableMapping[str, bytes] | None = None) -> None:
+    __slots__ = ("_cache", "_cache_size", "_data", "hits", "misses")
+
+    def __init__(self, data: MutableMapping[str, bytes] | None = None, cache_size: int = 0) -> None:
         self._data: MutableMapping[str, bytes] = {} if data is None else data
+        self._cache: OrderedDict[str, tuple[bytes, UserState]] = OrderedDict()
+        self._cache_size = cache_size
+        self.hits = 0
+        self.misses = 0
 
     def get(self, user_id: str) -> UserState | None:
         """Decode the stored bytes (``StateCodecError`` names the user when they are bad)."""
         raw = self._data.get(user_id)
-        return None if raw is None else decode_user(raw, key=user_id)
+        cached = self._cache.pop(user_id, None)
+        if raw is None:
+            return None
+        if cached is not None and cached[0] == raw:
+            self.hits += 1
+            return cached[1]
+        self.misses += 1
+        return decode_user(raw, key=user_id)
 
     def put(self, state: UserState) -> None:
         """Encode and store ``state``."""
-        self._data[state.user_id] = encode_user(state)
+        raw = encode_user(state)
+        self._data[state.user_id] = raw
+        if self._cache_size > 0:
+            self._cache[state.user_id] = (raw, state)
+            self._cache.move_to_end(state.user_id)
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
 
     def delete(self, user_id: str) -> None:
         """Forget ``user_id``."""
+        self._cache.pop(user_id, None)
         self._data.pop(user_id, None)
 
     def user_ids(self) -> Iterator[str]:

@@ -69,6 +69,9 @@ class Settings(KafkaSettings):
         100_000, ge=0, description="recently published users re-checked when signals move"
     )
     blas_threads: int = Field(1, ge=1, description="numpy BLAS threads in the worker")
+    state_cache_users: int = Field(
+        10_000, ge=0, description="decoded user states kept between batches (0: decode always)"
+    )
     max_batch_attempts: int = Field(
         8, ge=1, description="publishing attempts before the worker stops without committing"
     )

@@ -8,6 +8,7 @@ The ``future_ts`` rule uses the wall clock, as the worker does (``--now-ms`` pin
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -25,10 +26,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from encoders.protocol import TextEncoder
 from streams.clock import SystemClock
 from streams.core.config import load_params
-from streams.core.engine import Engine
+from streams.core.engine import Engine, ParsedEvents
 from streams.core.messages import Message
 from streams.core.params import EngineParams
 from streams.datasets.files import count_lines, read_messages
+from streams.datasets.parse_ahead import ParsedBatches
 
 __all__ = ["Emit", "ReplayStats", "replay", "run_replay"]
 
@@ -69,7 +71,7 @@ def _batches(messages: Iterable[Message], size: int) -> Iterable[list[Message]]:
 def run_replay(
     engine: Engine,
     items: Iterable[Message],
-    events: Iterable[Message],
+    events: Iterable[Message] | ParsedBatches,
     out: IO[bytes],
     *,
     alerts: IO[bytes] | None = None,
@@ -79,7 +81,11 @@ def run_replay(
     now_ms: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ReplayStats:
-    """Replay into ``engine``; write recommendations, alerts and rejections as JSON lines."""
+    """Replay into ``engine``; write recommendations, alerts and rejections as JSON lines.
+
+    ``events`` may be :class:`~streams.datasets.parse_ahead.ParsedBatches` (parsed in a
+    child process, with ``batch_size`` lines per batch); the results are the same.
+    """
     stats = ReplayStats()
     for chunk in _batches(items, batch_size):
         item_res = engine.apply_items(chunk)
@@ -89,8 +95,13 @@ def run_replay(
                 rejections.write(r.to_json() + b"\n")
     start = time.perf_counter()
     updates = emit is Emit.UPDATES
-    for chunk in _batches(events, batch_size):
-        res = engine.process(chunk, now_ms=now_ms, recommend=updates)
+    batches: Iterable[tuple[list[Message], ParsedEvents | None]] = (
+        events
+        if isinstance(events, ParsedBatches)
+        else ((chunk, None) for chunk in _batches(events, batch_size))
+    )
+    for chunk, parsed in batches:
+        res = engine.process(chunk, now_ms=now_ms, recommend=updates, parsed=parsed)
         stats.lines += len(chunk)
         stats.applied += res.applied
         stats.duplicates += res.duplicates
@@ -147,6 +158,10 @@ def replay(
     now_ms: Annotated[
         int | None, typer.Option(help="Pin 'now' for the future_ts rule (default: wall clock).")
     ] = None,
+    parse_ahead: Annotated[
+        bool,
+        typer.Option(help="Read and validate the events file in a second process (2+ cores)."),
+    ] = (os.cpu_count() or 1) > 1,
 ) -> None:
     """Replay item and event files through the engine; write recommendations and alerts."""
     params: EngineParams = load_params(config)
@@ -167,10 +182,15 @@ def replay(
         rej_f = stack.enter_context(rejections.open("wb")) if rejections else None
         bar = stack.enter_context(Progress(*columns, console=err, transient=True))
         task = bar.add_task("replaying events", total=total)
+        event_source: Iterable[Message] | ParsedBatches = (
+            stack.enter_context(ParsedBatches(events, params, batch_size))
+            if parse_ahead
+            else read_messages(events)
+        )
         stats = run_replay(
             engine,
             read_messages(items),
-            read_messages(events),
+            event_source,
             out_f,
             alerts=alerts_f,
             rejections=rej_f,

@@ -14,7 +14,7 @@ recommender`), so a batch's fixed cost is a few matrix products, not one pass pe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 
@@ -41,10 +41,13 @@ from streams.core.outputs import DriftAlert, Recommendation, Rejection
 from streams.core.params import EngineParams
 from streams.core.recommender import Recommender
 
-__all__ = ["BatchResult", "Engine", "ItemResult"]
+__all__ = ["BatchResult", "Engine", "ItemResult", "ParsedEvents", "batch_parser"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
+
+ParsedEvents = tuple[EventColumns, list[Rejection]]
+"""A batch's valid events as columns and its rejections (:meth:`Engine.parse`)."""
 
 
 @dataclass(slots=True)
@@ -68,6 +71,13 @@ class ItemResult:
     deleted: list[str] = field(default_factory=list)
     unchanged: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+
+
+def batch_parser(params: EngineParams) -> Callable[[Sequence[Message]], ParsedEvents]:
+    """The batch validator :meth:`Engine.parse` runs (for parsing ahead, elsewhere)."""
+    parser = EventParser(params.limits, frozenset(params.event_types))
+    index = TypeTable.of(params).index
+    return lambda messages: parser.batch(messages, index)
 
 
 class Engine:
@@ -99,7 +109,7 @@ class Engine:
             if signals is None
             else signals
         )
-        self._events = EventParser(params.limits, frozenset(params.event_types))
+        self._parse = batch_parser(params)
         self._items = ItemParser(params.limits)
         self._types = TypeTable.of(params)
         self._recommender = Recommender(params, self.catalog, self.signals)
@@ -136,16 +146,27 @@ class Engine:
         res.unchanged = len(items) - len(res.upserted) - len(res.deleted)
         return res
 
+    def parse(self, messages: Sequence[Message]) -> ParsedEvents:
+        """Validate ``messages`` into columns and rejections (the first step of
+        :meth:`process`; pure, so it may run ahead, e.g. in another process)."""
+        return self._parse(messages)
+
     def process(
-        self, messages: Sequence[Message], now_ms: int | None = None, recommend: bool = True
+        self,
+        messages: Sequence[Message],
+        now_ms: int | None = None,
+        recommend: bool = True,
+        parsed: ParsedEvents | None = None,
     ) -> BatchResult:
         """Apply one batch of raw event messages.
 
         ``now_ms``: the caller's clock for the ``future_ts`` rule (``None``: no check).
         ``recommend=False`` skips the per-user recommendations (replay ``--emit final``).
+        ``parsed``: :meth:`parse` of these very ``messages``, when it was done ahead.
         """
         res = BatchResult()
-        cols, res.rejections = self._events.batch(messages, self._types.index)
+        cols, rejections = self.parse(messages) if parsed is None else parsed
+        res.rejections = list(rejections)
         inline = list(cols.item.values())
         changed = changed_items(inline, self.catalog) if inline else []
         texts = list(dict.fromkeys(t for t in cols.text.values() if t))

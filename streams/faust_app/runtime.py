@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 import orjson
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
+from faust.types import TP
 
 from state.store import CodecUserStore
 from streams.clock import Clock
@@ -43,6 +44,7 @@ from streams.core.messages import Message
 from streams.faust_app.app import FaustParts
 from streams.faust_app.staging import BatchStage, StageProxy
 from streams.kafka.dlq import DeadLetter
+from streams.kafka.output import OutputError, OutputProducer, OutRecord, Written
 from streams.kafka.signals_codec import encode_deltas, split_deltas
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
@@ -114,8 +116,10 @@ class WorkerRuntime:
         metrics: WorkerMetrics,
         partitions: int,
         clock: Clock,
+        output: OutputProducer,
     ) -> None:
         self.settings = settings
+        self.output = output
         self.parts = parts
         self.engine = engine
         self.proxy = proxy
@@ -137,9 +141,10 @@ class WorkerRuntime:
         self._lock = asyncio.Lock()  # batches and refreshes never interleave
 
     @staticmethod
-    def user_store(proxy: StageProxy) -> CodecUserStore:
-        """The engine's user store: codec bytes in the stage of the batch in flight."""
-        return CodecUserStore(proxy)
+    def user_store(proxy: StageProxy, cache_users: int = 0) -> CodecUserStore:
+        """The engine's user store: codec bytes in the stage of the batch in flight, and up to
+        ``cache_users`` decoded states of earlier batches (served while their bytes match)."""
+        return CodecUserStore(proxy, cache_size=cache_users)
 
     async def in_engine(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` in the engine thread (all engine calls are serialised there)."""
@@ -376,35 +381,37 @@ class WorkerRuntime:
         return list(self.engine.recommend(users))
 
     async def _publish(self, out: list[Outbound]) -> None:
-        producer = self.parts.app.producer
+        topic = self.settings.topic
+        await self._send([OutRecord(topic(o.topic), o.key, o.value, None, o.headers) for o in out])
+
+    async def _send(self, records: list[OutRecord]) -> Written:
+        """Publish ``records`` and wait for every acknowledgement, retrying the whole set (the
+        duplicates a retry may make are at-least-once); exit without committing when it
+        keeps failing. Runs in the engine thread, so the event loop stays responsive."""
+        if not records:
+            return {}
         for attempt in range(1, self.settings.max_batch_attempts + 1):
             try:
-                futures = [
-                    await producer.send(
-                        self.settings.topic(o.topic), o.key, o.value, None, None, o.headers
-                    )
-                    for o in out
-                ]
-                await asyncio.gather(*futures)
-                return
-            except Exception as exc:
+                return await self.in_engine(self.output.send_all, records)
+            except OutputError as exc:
                 if attempt == self.settings.max_batch_attempts:
-                    self._die(f"publishing a batch failed {attempt} times: {exc!r}")
+                    self._die(f"publishing a batch failed {attempt} times: {exc}")
                 self.metrics.batch_retries.inc()
                 delay = min(5.0, 0.1 * 2**attempt)
-                log.warning("publishing failed (%r); retry %d in %.1fs", exc, attempt, delay)
+                log.warning("publishing failed (%s); retry %d in %.1fs", exc, attempt, delay)
                 await asyncio.sleep(delay)
+        return {}  # not reached: _die exits
 
     async def _write_states(self, changes: dict[str, bytes | None], owner: dict[str, Any]) -> None:
-        """Write the batch's changed states to the table's RocksDB store and its changelog,
-        and record the changelog offsets as persisted (what faust's ``Table.__setitem__``
-        does per key, with its one-at-a-time send buffer; here the changelog records go out
-        together and are awaited together, which is most of a batch's table cost)."""
+        """Write the batch's changed states to the table's RocksDB store (each in the context
+        of one of the user's events, so in the user's partition) and to its changelog, and
+        record the changelog offsets as persisted — what faust's ``Table.__setitem__`` does
+        per key, with its one-record-at-a-time send buffer; here the changelog records go out
+        together and are acknowledged together."""
         table = self.parts.users
         store = table.data
         changelog = table.changelog_topic.get_topic_name()
-        producer = self.parts.app.producer
-        pending = []
+        records: list[OutRecord] = []
         for user, value in changes.items():
             ev = owner.get(user)
             if ev is None:
@@ -416,15 +423,11 @@ class WorkerRuntime:
                     store.pop(key, None)
                 else:
                     store[key] = value
-            pending.append(
-                await producer.send(changelog, key, value, ev.message.partition, None, None)
-            )
-        persisted: dict[Any, int] = {}
-        for md in await asyncio.gather(*pending):
-            tp = md.topic_partition
-            persisted[tp] = max(persisted.get(tp, -1), md.offset)
-        for tp, offset in persisted.items():
-            store.set_persisted_offset(tp, offset)
+            records.append(OutRecord(changelog, key, value, ev.message.partition))
+        written = await self._send(records)
+        for (topic, partition), offset in written.items():
+            if topic == changelog:
+                store.set_persisted_offset(TP(topic, partition), offset)
 
     def _die(self, why: str) -> None:
         """Stop at once without committing: the batch is redelivered after a restart."""

@@ -27,6 +27,7 @@ from streams.faust_app.http import start_http
 from streams.faust_app.runtime import WorkerRuntime
 from streams.faust_app.staging import StageProxy
 from streams.kafka.broadcast import BroadcastReader
+from streams.kafka.output import OutputProducer
 from streams.kafka.signals_codec import SignalCodecError, decode_deltas
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
@@ -64,7 +65,9 @@ def _engine(settings: Settings, registry: CollectorRegistry, proxy: StageProxy) 
         )
     encoder = build_encoder(encoder_settings, registry)
     params = dataclasses.replace(load_params(settings.engine_config), apply_signals_locally=False)
-    return Engine(params, encoder, users=WorkerRuntime.user_store(proxy))
+    return Engine(
+        params, encoder, users=WorkerRuntime.user_store(proxy, settings.state_cache_users)
+    )
 
 
 class _Readers:
@@ -130,6 +133,7 @@ def build_worker(settings: Settings, registry: CollectorRegistry | None = None) 
         metrics=WorkerMetrics(registry),
         partitions=partitions,
         clock=SystemClock(),
+        output=OutputProducer(settings.client_config()),
     )
     readers = _Readers(settings, rt)
     app = parts.app

@@ -15,6 +15,7 @@ from streams.core.engine import Engine
 from streams.core.outputs import Recommendation
 from streams.core.params import EngineParams
 from streams.datasets.files import read_messages
+from streams.datasets.parse_ahead import ParseAheadError, ParsedBatches
 from tests.contract.encoder_doubles import HashingEncoder
 from tests.unit.core.helpers import event, item
 
@@ -111,3 +112,39 @@ def test_cli(files: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.Monke
     assert len(recs) == 3
     assert all(len(json.loads(r)["items"]) <= 2 for r in recs)
     assert (tmp_path / "a.jsonl").exists()
+
+
+@pytest.mark.parametrize("emit", [Emit.UPDATES, Emit.FINAL])
+def test_parsing_ahead_in_a_child_gives_the_same_output(
+    files: tuple[Path, Path], tmp_path: Path, emit: Emit
+) -> None:
+    items, events = files
+    outs = []
+    for ahead in (False, True):
+        out, rej = tmp_path / f"recs{ahead}.jsonl", tmp_path / f"rej{ahead}.jsonl"
+        engine = Engine(EngineParams(), HashingEncoder(16))
+        with (
+            out.open("wb") as o,
+            rej.open("wb") as r,
+            ParsedBatches(events, engine.params, 5) as parsed,
+        ):
+            stats = run_replay(
+                engine,
+                read_messages(items),
+                parsed if ahead else read_messages(events),
+                o,
+                rejections=r,
+                emit=emit,
+                batch_size=5,
+            )
+        outs.append((out.read_bytes(), rej.read_bytes(), stats.applied, stats.duplicates))
+    assert outs[0] == outs[1]
+    assert outs[0][2] == 12
+
+
+def test_a_failing_parse_ahead_child_raises(tmp_path: Path) -> None:
+    with (
+        ParsedBatches(tmp_path / "missing.jsonl", EngineParams(), 5) as parsed,
+        pytest.raises(ParseAheadError, match="FileNotFoundError"),
+    ):
+        list(parsed)

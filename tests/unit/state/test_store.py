@@ -10,7 +10,11 @@ from state.errors import StateCodecError
 from state.store import CodecUserStore, MemoryUserStore, UserStore
 from state.user import UserState
 
-STORES: dict[str, Callable[[], UserStore]] = {"memory": MemoryUserStore, "codec": CodecUserStore}
+STORES: dict[str, Callable[[], UserStore]] = {
+    "memory": MemoryUserStore,
+    "codec": CodecUserStore,
+    "codec-cached": lambda: CodecUserStore(cache_size=2),
+}
 
 
 @pytest.fixture(params=sorted(STORES))
@@ -52,3 +56,47 @@ def test_codec_store_names_the_user_on_corruption() -> None:
     data: dict[str, bytes] = {"u1": b"garbage!" * 8}
     with pytest.raises(StateCodecError, match="u1"):
         CodecUserStore(data).get("u1")
+
+
+def test_the_cache_serves_put_states_while_their_bytes_are_unchanged() -> None:
+    data: dict[str, bytes] = {}
+    store = CodecUserStore(data, cache_size=2)
+    st = UserState.new("u", 2)
+    store.put(st)
+    assert store.get("u") is st  # a hit: the very object, no decode
+    fresh = store.get("u")  # handed over already: decoded
+    assert fresh is not None
+    assert fresh is not st
+    store.put(st)
+    taken = store.get("u")
+    assert taken is st
+    taken.n_events = 7  # mutated, never put (a failed batch): the stored state is served
+    got = store.get("u")
+    assert got is not None
+    assert got.n_events == 0
+    assert (store.hits, store.misses) == (2, 2)
+
+
+def test_the_cache_decodes_when_another_writer_changed_the_bytes() -> None:
+    data: dict[str, bytes] = {}
+    store = CodecUserStore(data, cache_size=2)
+    store.put(UserState.new("u", 2))
+    other = UserState.new("u", 2)
+    other.n_events = 3
+    CodecUserStore(data).put(other)  # e.g. restored from the changelog after a rebalance
+    got = store.get("u")
+    assert got is not None
+    assert got.n_events == 3
+    store.put(UserState.new("u", 2))
+    del data["u"]
+    assert store.get("u") is None
+
+
+def test_the_cache_is_bounded() -> None:
+    store = CodecUserStore(cache_size=2)
+    states = [UserState.new(f"u{i}", 2) for i in range(3)]
+    for st in states:
+        store.put(st)
+    assert store.get("u0") is not states[0]  # the oldest put was dropped
+    assert store.get("u1") is states[1]
+    assert store.get("u2") is states[2]
