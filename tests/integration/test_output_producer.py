@@ -19,9 +19,8 @@ def _read(settings: KafkaSettings, topic: str, partition: int, n: int) -> list[t
     got: list[tuple[bytes, bytes]] = []
     try:
         for _ in range(60):
-            for m in consumer.consume(1000, timeout=0.5):
-                if m.error() is None:
-                    got.append((m.key() or b"", m.value() or b""))
+            msgs = consumer.consume(1000, timeout=0.5)
+            got.extend((m.key() or b"", m.value() or b"") for m in msgs if m.error() is None)
             if len(got) >= n:
                 break
     finally:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import streams.core.config
 import streams.core.params
@@ -83,6 +85,37 @@ def test_recommendation_json() -> None:
     assert data.startswith(b'{"user_id":"u","ts":5,"items":')
     _valid("recommendation.schema.json", data)
     assert Recommendation.from_json(data) == rec
+
+
+_text = st.text(max_size=6)
+_num = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(-2.0, 2.0),
+    st.sampled_from([0.0, -0.0, 1e-4, 9.9999995e-5, 5e-7, 999999999.9999996, 1e9, 0.1 + 0.2]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(_text, _num, st.lists(_text, max_size=3)), max_size=4),
+    st.lists(st.tuples(_text, _num, _num), max_size=3),
+    _text,
+    st.integers(-(2**62), 2**62),
+)
+def test_recommendation_json_is_json_dumps_of_the_dict(
+    items: list[tuple[str, float, list[str]]],
+    interests: list[tuple[str, float, float]],
+    user: str,
+    ts: int,
+) -> None:
+    rec = Recommendation(
+        user,
+        ts,
+        tuple(RecItem(i, s, tuple(r)) for i, s, r in items),
+        tuple(Interest(c, a, b) for c, a, b in interests),
+    )
+    expected = json.dumps(rec.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+    assert rec.to_json() == expected
 
 
 def test_alert_and_rejection_json() -> None:

@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from state.diversity import category_cap
 from streams.core.lists import _category_cap
-from streams.core.ranking import Scored
 
 
 @settings(max_examples=300, deadline=None)
@@ -21,18 +20,8 @@ def test_group_cap_equals_the_per_user_walk(leaves: list[list[int]], cap: int, k
     counts = [len(x) for x in leaves]
     seg = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     user = np.repeat(np.arange(len(leaves)), counts).astype(np.int64)
-    m = int(seg[-1])
-    s = Scored(
-        user=user,
-        row=np.arange(m, dtype=np.int64),
-        score=np.zeros(m),
-        x=np.zeros((4, m)),
-        best=np.full(m, -1, np.int64),
-        seg=seg,
-        order=np.arange(m, dtype=np.int64),
-    )
     flat = np.array([c for x in leaves for c in x], np.int64)
-    got = _category_cap(s, flat, cap, k).tolist()
+    got = _category_cap(user, seg, flat, cap, k)[0].tolist()
     expected: list[int] = []
     for u, x in enumerate(leaves):
         picks = category_cap(np.arange(len(x)), np.array(x, np.int64), cap, k)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from state.catalog import Catalog
 from state.item_index import ItemIndex
@@ -10,21 +11,22 @@ from state.item_index import ItemIndex
 DIM = 16
 
 
-def _clustered(n: int, seed: int, centers: int = 20) -> np.ndarray:
+def _clustered(n: int, seed: int, centers: int = 20) -> npt.NDArray[np.float32]:
     rng = np.random.default_rng(seed)
     c = rng.standard_normal((centers, DIM))
     x = c[rng.integers(centers, size=n)] + 0.3 * rng.standard_normal((n, DIM))
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    out: npt.NDArray[np.float32] = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    return out
 
 
-def _catalog(vectors: np.ndarray, prefix: str = "i") -> Catalog:
+def _catalog(vectors: npt.NDArray[np.float32], prefix: str = "i") -> Catalog:
     cat = Catalog(DIM)
     ids = [f"{prefix}{i}" for i in range(len(vectors))]
     cat.upsert(ids, ["c"] * len(ids), vectors, list(range(len(ids))))
     return cat
 
 
-def _exact(cat: Catalog, q: np.ndarray, k: int) -> list[set[int]]:
+def _exact(cat: Catalog, q: npt.NDArray[np.float32], k: int) -> list[set[int]]:
     s = q @ cat.matrix().T
     s[:, ~cat.recommendable()] = -np.inf
     return [set(np.argsort(-row, kind="stable")[:k].tolist()) for row in s]

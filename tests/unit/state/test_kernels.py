@@ -9,7 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import state.kernels
-from state.kernels import descending_within, first_argmax, sorted_unique
+from state.kernels import (
+    descending_within,
+    first_argmax,
+    sorted_unique,
+    top_within,
+    unique_inverse,
+)
 
 
 def test_doctests() -> None:
@@ -43,3 +49,42 @@ def test_descending_within_is_a_three_key_lexsort(groups: list[list[float]]) -> 
     segment = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
     expected = np.lexsort((np.arange(len(value)), -value, segment))
     assert descending_within(value, seg).tolist() == expected.tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 40), max_size=60), st.integers(0, 400))
+def test_unique_inverse_and_bounded_unique_are_np_unique(xs: list[int], extra: int) -> None:
+    x = np.array(xs, np.int64)
+    keys, inv = np.unique(x, return_inverse=True)
+    for bound in (41, 41 + extra, 1 << 60):  # dense table, either path, np.unique fallback
+        got_keys, got_inv = unique_inverse(x, bound)
+        assert got_keys.tolist() == keys.tolist()
+        assert got_inv.tolist() == inv.reshape(-1).tolist()
+        assert sorted_unique(x, bound).tolist() == keys.tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from([0.0, 0.25, 1.0, 3.0]), max_size=12), max_size=8),
+    st.integers(0, 13),
+    st.lists(st.booleans(), min_size=8, max_size=8),
+)
+def test_top_within_is_the_head_of_the_full_ranking(
+    groups: list[list[float]], depth: int, whole: list[bool]
+) -> None:
+    value = np.array([v for g in groups for v in g], np.float64)
+    counts = [len(g) for g in groups]
+    seg = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    full = descending_within(value, seg)
+    mask = np.array(whole[: len(groups)], np.bool_)
+    got, bounds = top_within(value, seg, depth, mask)
+    for g in range(len(groups)):
+        head = got[bounds[g] : bounds[g + 1]].tolist()
+        ranked = full[seg[g] : seg[g + 1]].tolist()
+        assert head == ranked[: len(head)]
+        if mask[g] or depth <= 0:
+            assert len(head) == counts[g]
+        else:
+            assert len(head) >= min(depth, counts[g])
+            cut = sorted(groups[g], reverse=True)[min(depth, counts[g]) - 1] if head else 0.0
+            assert all(v < cut for v in value[ranked[len(head) :]])
