@@ -32,7 +32,17 @@ from dataclasses import dataclass
 
 from state.user import DriftState
 
-__all__ = ["Assessment", "DriftRule", "Entry", "assess", "step"]
+__all__ = [
+    "Assessment",
+    "DriftRule",
+    "Entry",
+    "advance",
+    "assess",
+    "fire",
+    "judge",
+    "step",
+    "units",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +95,8 @@ def assess(
 
     ``profile``: long-term mass per category column after the current event; ``total``: the
     sum of its positive entries; ``consumed``: distinct consumed items after the event.
+    The two steps (:func:`judge`, :func:`units`) take the window as columns, so a caller
+    holding columns can count the units only when they matter.
 
     >>> rule = DriftRule(0.6, 0.4, 0.1, 2, 1, 0, 3, 60, 8, 4)
     >>> win = [Entry("a", 1.0, 1, 1.0, False), Entry("b", 1.0, 1, 1.0, True)]
@@ -94,39 +106,87 @@ def assess(
     >>> assess(win, [10.0, 4.0], 14.0, 5, rule).score  # 2 of 12 before: established
     0.0
     """
+    items = [e.item for e in window]
+    weights = [e.weight for e in window]
+    cols = [e.col for e in window]
+    removals = [e.removal for e in window]
+    value, new, ref = judge(
+        items, weights, cols, removals, profile=profile, total=total, consumed=consumed, rule=rule
+    )
+    sessions = [e.new_session for e in window]
+    return Assessment(value, units(items, weights, cols, sessions, new=new, rule=rule), new, ref)
+
+
+def judge(
+    items: Sequence[str],
+    weights: Sequence[float],
+    cols: Sequence[int],
+    removals: Sequence[float],
+    *,
+    profile: Sequence[float],
+    total: float,
+    consumed: int,
+    rule: DriftRule,
+) -> tuple[float, frozenset[int], dict[int, float]]:
+    """:func:`assess` but the evidence units, on the window's columns: ``(score, new
+    columns, reference)``.
+
+    The reference of a column is its profile mass minus the window's removals (summed in
+    window order), floored at 0; the reference total drops by what that takes off the
+    positive mass. No column is new when the history outside the window (``consumed`` minus
+    the window's distinct positive items) is below ``min_history`` or the reference empty.
+    """
     removal: dict[int, float] = {}
-    items: set[str] = set()
-    for e in window:
-        if e.col >= 0:
-            removal[e.col] = removal.get(e.col, 0.0) + e.removal
-        if e.weight > 0.0:
-            items.add(e.item)
+    for col, amount in zip(cols, removals, strict=True):
+        if col >= 0:
+            removal[col] = removal.get(col, 0.0) + amount
     ref_total = total
-    reference: dict[int, float] = {}
+    ref: dict[int, float] = {}
     for col, amount in removal.items():
         mass = profile[col]
-        ref = max(mass - amount, 0.0)
-        ref_total -= max(mass, 0.0) - ref
-        reference[col] = ref
-    if consumed - len(items) < rule.min_history or ref_total <= 0.0:
-        return Assessment(0.0, 0, frozenset(), reference)
+        r = mass - amount
+        r = 0.0 if r < 0.0 else r  # max(r, 0.0)
+        ref_total -= (0.0 if mass < 0.0 else mass) - r
+        ref[col] = r
+    short = consumed - len(items) < rule.min_history  # else no window can make it short
+    if ref_total <= 0.0 or (short and consumed - _distinct(items, weights) < rule.min_history):
+        return 0.0, frozenset(), ref
     bound = rule.rare_share * ref_total
-    new = frozenset(col for col, ref in reference.items() if ref < bound)
-    recent = window[-rule.recent_events :]
-    weight = sum(e.weight for e in recent)
-    hit = sum(e.weight for e in recent if e.col in new)
-    score = hit / weight if weight > 0.0 else 0.0
-    units: set[tuple[str, int]] = set()
+    new = frozenset([col for col, r in ref.items() if r < bound])
+    if not new:
+        return 0.0, new, ref
+    recent_w, recent_c = weights[-rule.recent_events :], cols[-rule.recent_events :]
+    weight = sum(recent_w)
+    hit = sum([w for w, c in zip(recent_w, recent_c, strict=True) if c in new])
+    return (hit / weight if weight > 0.0 else 0.0), new, ref
+
+
+def _distinct(items: Sequence[str], weights: Sequence[float]) -> int:
+    """The number of distinct items among the positive-weight entries."""
+    return len({it for it, w in zip(items, weights, strict=True) if w > 0.0})
+
+
+def units(
+    items: Sequence[str],
+    weights: Sequence[float],
+    cols: Sequence[int],
+    sessions: Sequence[bool],
+    *,
+    new: frozenset[int],
+    rule: DriftRule,
+) -> int:
+    """Evidence units: distinct ``(item, session)`` pairs of positive entries in ``new``
+    columns (the first entry never opens a session), plus one per ``repeat_events`` more."""
+    seen: set[tuple[str, int]] = set()
     session = 0
     events = 0
-    for k, e in enumerate(window):
-        if k and e.new_session:
+    for k, (item, w, col, gap) in enumerate(zip(items, weights, cols, sessions, strict=True)):
+        if k and gap:
             session += 1
-        if e.col in new and e.weight > 0.0:
-            units.add((e.item, session))
+        if col in new and w > 0.0:
+            seen.add((item, session))
             events += 1
-    repeats = (events - len(units)) // rule.repeat_events
-    return Assessment(score, len(units) + repeats, new, reference)
+    return len(seen) + (events - len(seen)) // rule.repeat_events
 
 
 def step(state: DriftState, a: Assessment, ts: int, rule: DriftRule) -> bool:
@@ -142,7 +202,17 @@ def step(state: DriftState, a: Assessment, ts: int, rule: DriftRule) -> bool:
     >>> [step(st, a, t, rule) for t, a in enumerate([one, two, two, low, two])]
     [False, True, False, False, True]
     """
-    if a.score >= rule.exit:
+    if not advance(state, a.score, ts, rule) or a.units < rule.min_evidence:
+        return False
+    fire(state, ts)
+    return True
+
+
+def advance(state: DriftState, score: float, ts: int, rule: DriftRule) -> bool:
+    """:func:`step` up to the evidence test: extend or end the streak; ``True`` when an alert
+    fires given ``units >= min_evidence`` (the caller then counts them and calls :func:`fire`).
+    """
+    if score >= rule.exit:
         if state.streak == 0:
             state.streak_start_ts = ts
         state.streak += 1
@@ -151,13 +221,14 @@ def step(state: DriftState, a: Assessment, ts: int, rule: DriftRule) -> bool:
         state.streak_start_ts = -1
         state.in_episode = False
         return False
-    if (
+    return (
         not state.in_episode
-        and a.score >= rule.enter
-        and a.units >= rule.min_evidence
+        and score >= rule.enter
         and (state.last_alert_ts < 0 or ts - state.last_alert_ts >= rule.cooldown_ms)
-    ):
-        state.in_episode = True
-        state.last_alert_ts = ts
-        return True
-    return False
+    )
+
+
+def fire(state: DriftState, ts: int) -> None:
+    """An alert at ``ts``: the episode begins."""
+    state.in_episode = True
+    state.last_alert_ts = ts

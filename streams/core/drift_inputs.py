@@ -29,11 +29,30 @@ from streams.core.arrays import EventArrays
 from streams.core.interests import Contributions
 from streams.core.params import EngineParams
 
-__all__ = ["DriftInputs", "Removal", "nodes_at", "prepare_inputs", "streak_memory"]
+__all__ = [
+    "DriftInputs",
+    "Removal",
+    "StreakMemory",
+    "nodes_at",
+    "prepare_inputs",
+    "streak_memory",
+]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, slots=True)
+class StreakMemory:
+    """A running streak's events before the batch (:func:`streak_memory`) as the detector
+    sees them, oldest first: the columns of :class:`state.drift.Entry`."""
+
+    items: list[str]
+    weights: list[float]
+    cols: list[int]
+    removals: list[float]
+    sessions: list[bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +75,10 @@ class DriftInputs:
     """Per user: the factor the profile (and every removal) is multiplied by."""
     opens: B
     """Per event: the one-event window scores 1 (its category is new on its own)."""
+    running: list[int]
+    """Users with a streak or an episode running before the batch (ascending)."""
+    memory: dict[int, StreakMemory]
+    """Per running user with remembered streak events: those events."""
 
 
 class Removal:
@@ -105,56 +128,98 @@ def streak_memory(st: UserState, rule: DriftRule) -> tuple[list[str], list[int],
     return st.recent_items[-k:], st.recent_ts[-k:], st.recent_w[-k:]
 
 
-def _vocabulary(
-    ea: EventArrays, states: Sequence[UserState], catalog: Catalog, level: int, rule: DriftRule
-) -> tuple[dict[str, int], I64]:
-    """Names of the batch's events, the profiles and the streak memories; event columns."""
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    """What the detector reads from the states, gathered in one pass."""
+
+    cats: list[dict[str, list[float]] | None]
+    """Per user: the stored category sums at the drift level."""
+    running: list[int]
+    mem_users: list[int]
+    """Users with streak memory, and per user its length and (flat) events."""
+    mem_len: list[int]
+    mem_items: list[str]
+    mem_ts: list[int]
+    mem_w: list[float]
+
+
+def _scan(states: Sequence[UserState], level: int, rule: DriftRule) -> _Scan:
+    out = _Scan([], [], [], [], [], [], [])
+    for u, st in enumerate(states):
+        out.cats.append(st.categories[level - 1] if len(st.categories) >= level else None)
+        if st.drift.streak > 0 or st.drift.in_episode:
+            out.running.append(u)
+            items, times, weights = streak_memory(st, rule)
+            if items:
+                out.mem_users.append(u)
+                out.mem_len.append(len(items))
+                out.mem_items.extend(items)
+                out.mem_ts.extend(times)
+                out.mem_w.extend(weights)
+    return out
+
+
+def _vocabulary(scan: _Scan, catalog: Catalog, ev_node: I64, mem_node: I64) -> dict[str, int]:
+    """Names of the batch's events, then of each user's profile and streak memory."""
     name = catalog.categories.name
-    ev_node = nodes_at(catalog, ea.row, level)
     uniq = np.unique(ev_node[ev_node >= 0])
     vocab = {name(nd): k for k, nd in enumerate(uniq.tolist())}
-    for st in states:
-        if len(st.categories) >= level:
-            for cat in st.categories[level - 1]:
+    keys = vocab.keys()
+    mem_names: dict[int, list[str]] = {}
+    at = 0
+    for u, k in zip(scan.mem_users, scan.mem_len, strict=True):
+        mem_names[u] = [name(nd) for nd in mem_node[at : at + k].tolist() if nd >= 0]
+        at += k
+    for u, cats in enumerate(scan.cats):
+        if cats and not cats.keys() <= keys:
+            for cat in cats:
                 vocab.setdefault(cat, len(vocab))
-        items = streak_memory(st, rule)[0]
-        if items:
-            rows = np.array([catalog.index.get(it, -1) for it in items], np.int64)
-            for nd in nodes_at(catalog, rows, level).tolist():
-                if nd >= 0:
-                    vocab.setdefault(name(nd), len(vocab))
+        for cat in mem_names.get(u, ()):
+            vocab.setdefault(cat, len(vocab))
+    return vocab
+
+
+def _columns(vocab: dict[str, int], catalog: Catalog, nodes: I64) -> I64:
+    """The profile column of each node (``-1``: none)."""
+    name = catalog.categories.name
+    uniq = np.unique(nodes[nodes >= 0])
     lut = np.full(max(len(catalog.categories), 1), -1, np.int64)
-    lut[uniq] = np.arange(len(uniq))
-    col: I64 = np.where(ev_node >= 0, lut[np.maximum(ev_node, 0)], -1)
-    return vocab, col
+    lut[uniq] = [vocab[name(nd)] for nd in uniq.tolist()]
+    out: I64 = np.where(nodes >= 0, lut[np.maximum(nodes, 0)], -1)
+    return out
 
 
 def _profile(
-    ea: EventArrays,
-    states: Sequence[UserState],
-    vocab: dict[str, int],
-    col: I64,
-    *,
-    gain: F64,
-    level: int,
+    ea: EventArrays, scan: _Scan, vocab: dict[str, int], col: I64, gain: F64
 ) -> tuple[F64, F64]:
     """Each event's long-term masses per column (× its user's scale), and the scales."""
     width = max(len(vocab), 1)
-    before = np.zeros((len(states), width))
-    for u, st in enumerate(states):
-        if len(st.categories) >= level:
-            for cat, pair in st.categories[level - 1].items():
-                before[u, vocab[cat]] = pair[1]
-    one_hot = np.zeros((ea.n, width))
-    has = np.flatnonzero(col >= 0)
-    one_hot[has, col[has]] = 1.0
+    before = np.zeros((len(scan.cats), width))
+    owners: list[int] = []
+    counts: list[int] = []
+    names: list[str] = []
+    sums: list[list[float]] = []
+    for u, cats in enumerate(scan.cats):
+        if cats:
+            owners.append(u)
+            counts.append(len(cats))
+            names += cats
+            sums += cats.values()
+    if names:
+        at = np.repeat(np.array(owners, np.int64), counts)
+        before[at, list(map(vocab.__getitem__, names))] = [pair[1] for pair in sums]
     starts = ea.seg[:-1]
     peak = np.maximum.reduceat(np.abs(gain), starts)
     scale: F64 = 1.0 / np.where(peak > 0.0, peak, 1.0)
-    terms = (gain * scale[ea.user])[:, None] * one_hot
-    cum = np.cumsum(terms, axis=0)
-    base = cum[starts] - terms[starts]
-    profile: F64 = (before * scale[:, None])[ea.user] + cum - base[ea.user]
+    g = gain * scale[ea.user]
+    start_of = np.repeat(starts, np.diff(ea.seg))  # each event's user's first event
+    before_t = (before * scale[:, None]).T
+    out = np.empty((width, ea.n))
+    for k in range(width):  # a column at a time: contiguous, the same sums as one 2-d cumsum
+        terms = g * (col == k)
+        cum = np.cumsum(terms)
+        out[k] = before_t[k][ea.user] + cum - (cum[start_of] - terms[start_of])
+    profile: F64 = np.ascontiguousarray(out.T)
     return profile, scale
 
 
@@ -162,20 +227,63 @@ def _consumed(ea: EventArrays, states: Sequence[UserState], catalog: Catalog, ne
     """Distinct consumed items after each event, as ``apply_memories`` will record them:
     exact for users below ``need`` before the batch, else ``need`` (enough for the
     eligibility test: a window holds at most ``window`` items, ``need = min_history + window``).
+
+    A positive event counts when its item is not in the user's memory and is the user's
+    first positive event on it in the batch (rows stand for items; ``-1`` for ``""``).
     """
-    out = np.full(ea.n, need, np.int64)
-    ids, rows, weight, seg = catalog.ids, ea.row.tolist(), ea.weight.tolist(), ea.seg.tolist()
-    for u, st in enumerate(states):
-        if len(st.consumed) >= need:
-            continue
-        seen: set[str] = set()
-        count = len(st.consumed)
-        for i in range(seg[u], seg[u + 1]):
-            item = ids[rows[i]] if rows[i] >= 0 else ""
-            if weight[i] > 0.0 and item not in st.consumed and item not in seen:
-                seen.add(item)
-                count += 1
-            out[i] = count
+    held = np.fromiter((len(st.consumed) for st in states), np.int64, len(states))
+    low = held < need
+    cand = np.flatnonzero(low[ea.user] & (ea.weight > 0.0))
+    key = ea.user[cand] * (len(catalog) + 1) + (ea.row[cand] + 1)
+    first = cand[np.unique(key, return_index=True)[1]]
+    ids, rows, users = catalog.ids, ea.row[first].tolist(), ea.user[first].tolist()
+    fresh = [
+        (ids[r] if r >= 0 else "") not in states[u].consumed
+        for u, r in zip(users, rows, strict=True)
+    ]
+    inc = np.zeros(ea.n + 1, np.int64)
+    inc[first[np.array(fresh, bool)] + 1] = 1
+    cum = np.cumsum(inc)
+    out: I64 = np.where(low[ea.user], held[ea.user] + cum[1:] - cum[ea.seg[:-1]][ea.user], need)
+    return out
+
+
+def _memory(
+    scan: _Scan,
+    catalog: Catalog,
+    mem_node: I64,
+    *,
+    vocab: dict[str, int],
+    states: Sequence[UserState],
+    scale: F64,
+    params: EngineParams,
+    rule: DriftRule,
+) -> dict[int, StreakMemory]:
+    """The running streaks' remembered events as entry columns, per user."""
+    if not scan.mem_users:
+        return {}
+    owner = np.repeat(np.array(scan.mem_users, np.int64), scan.mem_len)
+    times = np.array(scan.mem_ts, np.int64)
+    t_ref = np.array([states[u].t_ref for u in scan.mem_users], np.int64)
+    dt = (times - np.repeat(t_ref, scan.mem_len)).astype(np.float64)
+    growth = np.exp2(dt / params.decay.long_half_life_ms)
+    removals = Removal(params)(np.array(scan.mem_w, np.float64), growth, scale[owner]).tolist()
+    gaps = np.zeros(len(times), bool)
+    gaps[1:] = (np.diff(times) >= rule.session_gap_ms) & (owner[1:] == owner[:-1])
+    sessions = gaps.tolist()
+    cols = _columns(vocab, catalog, mem_node).tolist()
+    out: dict[int, StreakMemory] = {}
+    at = 0
+    for u, k in zip(scan.mem_users, scan.mem_len, strict=True):
+        end = at + k
+        out[u] = StreakMemory(
+            scan.mem_items[at:end],
+            scan.mem_w[at:end],
+            cols[at:end],
+            removals[at:end],
+            sessions[at:end],
+        )
+        at = end
     return out
 
 
@@ -190,8 +298,18 @@ def prepare_inputs(
 ) -> DriftInputs:
     """The per-event columns of the batch (``states`` rebased by ``contributions``)."""
     level = params.drift.level
-    vocab, col = _vocabulary(ea, states, catalog, level, rule)
-    profile, scale = _profile(ea, states, vocab, col, gain=c.long, level=level)
+    scan = _scan(states, level, rule)
+    ev_node = nodes_at(catalog, ea.row, level)
+    mem_rows = np.fromiter(
+        (catalog.index.get(it, -1) for it in scan.mem_items), np.int64, len(scan.mem_items)
+    )
+    mem_node = nodes_at(catalog, mem_rows, level)
+    vocab = _vocabulary(scan, catalog, ev_node, mem_node)
+    uniq = np.unique(ev_node[ev_node >= 0])
+    lut = np.full(max(len(catalog.categories), 1), -1, np.int64)
+    lut[uniq] = np.arange(len(uniq))  # the vocabulary's first columns
+    col: I64 = np.where(ev_node >= 0, lut[np.maximum(ev_node, 0)], -1)
+    profile, scale = _profile(ea, scan, vocab, col, c.long)
     total = np.maximum(profile, 0.0).sum(axis=1)
     t_ref = np.fromiter((s.t_ref for s in states), np.int64, len(states))
     dt = (ea.ts - t_ref[ea.user]).astype(np.float64)
@@ -207,7 +325,13 @@ def prepare_inputs(
     positive = ea.collab > 0.0
     eligible = (consumed - positive >= rule.min_history) & (ref_total > 0.0)
     opens = eligible & has & positive & (ref < rule.rare_share * ref_total)
-    ids = catalog.ids
+    rows = ea.row.tolist()
+    items = list(map(catalog.ids.__getitem__, rows)) if len(catalog) else [""] * ea.n
+    for i in np.flatnonzero(ea.row < 0).tolist():
+        items[i] = ""
+    memory = _memory(
+        scan, catalog, mem_node, vocab=vocab, states=states, scale=scale, params=params, rule=rule
+    )
     return DriftInputs(
         names=list(vocab),
         vocab=vocab,
@@ -216,9 +340,11 @@ def prepare_inputs(
         total=total.tolist(),
         removal=removal.tolist(),
         consumed=consumed.tolist(),
-        items=[ids[r] if r >= 0 else "" for r in ea.row.tolist()],
+        items=items,
         ts=ea.ts.tolist(),
         collab=ea.collab.tolist(),
         scale=scale,
         opens=opens,
+        running=scan.running,
+        memory=memory,
     )

@@ -14,16 +14,24 @@ distance of a threshold).
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from state.catalog import Catalog
-from state.drift import Assessment, DriftRule, Entry, assess, step
+from state.drift import (
+    Assessment,
+    DriftRule,
+    Entry,
+    advance,
+    assess,
+    fire,
+    judge,
+    units,
+)
 from state.user import UserState
 from streams.core.arrays import EventArrays
-from streams.core.drift_inputs import DriftInputs, Removal, nodes_at, prepare_inputs, streak_memory
+from streams.core.drift_inputs import DriftInputs, StreakMemory, prepare_inputs
 from streams.core.interests import Contributions
 from streams.core.outputs import DriftAlert, Severity
 from streams.core.params import DriftParams, EngineParams
@@ -47,32 +55,6 @@ def drift_rule(params: EngineParams) -> DriftRule:
         window=min(p.window, params.limits.max_recent + 1),
         repeat_events=p.repeat_events,
     )
-
-
-def _history(
-    st: UserState,
-    u: int,
-    d: DriftInputs,
-    catalog: Catalog,
-    *,
-    params: EngineParams,
-    rule: DriftRule,
-) -> tuple[list[Entry], int | None]:
-    """The running streak's earlier events as entries; the time of the user's last event."""
-    items, times, weights = streak_memory(st, rule)
-    last = st.recent_ts[-1] if st.recent_ts else None
-    if not items:
-        return [], last
-    rows = np.array([catalog.index.get(it, -1) for it in items], np.int64)
-    name = catalog.categories.name
-    nodes = nodes_at(catalog, rows, params.drift.level).tolist()
-    cols = [d.vocab[name(nd)] if nd >= 0 else -1 for nd in nodes]
-    dt = (np.array(times, np.int64) - st.t_ref).astype(np.float64)
-    growth = np.exp2(dt / params.decay.long_half_life_ms)
-    removal = Removal(params)(np.array(weights, np.float64), growth, float(d.scale[u])).tolist()
-    gaps = [False] + [b - a >= rule.session_gap_ms for a, b in itertools.pairwise(times)]
-    fields = zip(items, weights, cols, removal, gaps, strict=True)
-    return [Entry(*f) for f in fields], last
 
 
 def _severity(score: float, p: DriftParams) -> Severity:
@@ -145,24 +127,78 @@ def detect_drift(
     """
     rule = drift_rule(params)
     d = prepare_inputs(ea, states, catalog, c, params=params, rule=rule)
-    hot = np.zeros(len(states), bool)
-    hot[ea.user[d.opens]] = True
-    opens = d.opens.tolist()
+    at = np.flatnonzero(d.opens)
+    hot, first = np.unique(ea.user[at], return_index=True)
+    begin = dict(zip(hot.tolist(), at[first].tolist(), strict=True))  # a user's first opening
+    seg = ea.seg.tolist()
+    for u in d.running:
+        begin[u] = seg[u]
+    scan = _Scanner(d, rule, d.opens.tolist())
     alerts: list[DriftAlert] = []
-    for u, st in enumerate(states):
-        if not (hot[u] or st.drift.streak > 0 or st.drift.in_episode):
-            continue
-        hist, last = _history(st, u, d, catalog, params=params, rule=rule)
-        for i in range(int(ea.seg[u]), int(ea.seg[u + 1])):
-            t = d.ts[i]
-            gap = last is not None and t - last >= rule.session_gap_ms
-            last = t
-            if st.drift.streak == 0 and not opens[i]:
-                continue  # its one-event window scores 0: no streak, nothing changes
-            hist.append(Entry(d.items[i], d.collab[i], d.col[i], d.removal[i], gap))
-            window = hist[-min(st.drift.streak + 1, rule.window) :]
-            a = assess(window, d.profile[i].tolist(), d.total[i], d.consumed[i], rule)
-            if step(st.drift, a, t, rule):
-                cos = _exact_cosine(c, ea, u, i)
-                alerts.append(_alert(st, i, a, window, d=d, cos=cos, p=params.drift))
+    for u in sorted(begin):
+        for i, a, window in scan(states[u], d.memory.get(u), seg[u], begin[u], seg[u + 1]):
+            cos = _exact_cosine(c, ea, u, i)
+            alerts.append(_alert(states[u], i, a, window, d=d, cos=cos, p=params.drift))
     return alerts
+
+
+class _Scanner:
+    """The per-user state machine over a user's events, in arrival order.
+
+    Entries are kept as columns (the streak's remembered events first); a window's score
+    runs only the steps of :func:`state.drift.assess` it needs, its evidence units only
+    when an alert may fire, and a one-event window (a streak's first event: ``opens``)
+    scores 1 without them. A firing window is judged again by ``assess`` for the alert.
+    """
+
+    def __init__(self, d: DriftInputs, rule: DriftRule, opens: list[bool]) -> None:
+        self.d = d
+        self.rule = rule
+        self.opens = opens
+
+    def __call__(
+        self, st: UserState, memory: StreakMemory | None, lo: int, begin: int, end: int
+    ) -> Iterator[tuple[int, Assessment, list[Entry]]]:
+        """``(event, assessment, window)`` of each alert of events ``begin:end`` (the
+        user's events start at ``lo``); advances ``st.drift``."""
+        d, rule, opens, ts = self.d, self.rule, self.opens, self.d.ts
+        m = memory or StreakMemory([], [], [], [], [])
+        items, weights, cols = list(m.items), list(m.weights), list(m.cols)
+        removals, sessions = list(m.removals), list(m.sessions)
+        last = st.recent_ts[-1] if st.recent_ts else None
+        state = st.drift
+        for i in range(begin, end):
+            streak = state.streak
+            if streak == 0 and not opens[i]:
+                continue  # its one-event window scores 0: no streak, nothing changes
+            t = ts[i]
+            prev = ts[i - 1] if i > lo else last
+            items.append(d.items[i])
+            weights.append(d.collab[i])
+            cols.append(d.col[i])
+            removals.append(d.removal[i])
+            sessions.append(prev is not None and t - prev >= rule.session_gap_ms)
+            a = len(items) - min(streak + 1, rule.window)
+            if streak == 0:  # the one-event window of an opening event
+                value, new = 1.0, frozenset(cols[a:])
+            else:
+                value, new, _ = judge(
+                    items[a:],
+                    weights[a:],
+                    cols[a:],
+                    removals[a:],
+                    profile=d.profile[i].tolist(),
+                    total=d.total[i],
+                    consumed=d.consumed[i],
+                    rule=rule,
+                )
+            if not advance(state, value, t, rule):
+                continue
+            if units(items[a:], weights[a:], cols[a:], sessions[a:], new=new, rule=rule) < (
+                rule.min_evidence
+            ):
+                continue
+            columns = zip(items[a:], weights[a:], cols[a:], removals[a:], sessions[a:], strict=True)
+            window = [Entry(*e) for e in columns]
+            fire(state, t)
+            yield i, assess(window, d.profile[i].tolist(), d.total[i], d.consumed[i], rule), window
