@@ -1,8 +1,10 @@
 """Small numpy kernels for grouped data, shared by the state and the engine core.
 
 ``np.unique`` without ``return_inverse`` takes a hash-based path in numpy ≥ 2.3 that is many
-times slower than sorting for large integer arrays; :func:`sorted_unique` sorts. The group
-kernels give, per group, the same answer as sorting by (group, value) would, in linear time.
+times slower than sorting for large integer arrays; :func:`sorted_unique` sorts, and
+:func:`unique_inverse` sorts values packed with their positions (one plain sort instead of an
+``argsort``). The group kernels give, per group, the same answer as sorting by (group, value)
+would, in linear time; :func:`top_within` ranks only the head of each group.
 
 >>> sorted_unique(np.array([5, 1, 5, 3])).tolist()
 [1, 3, 5]
@@ -10,6 +12,10 @@ kernels give, per group, the same answer as sorting by (group, value) would, in 
 [0, 3]
 >>> descending_within(np.array([1.0, 3.0, 3.0, 2.0, 5.0]), np.array([0, 3, 5])).tolist()
 [1, 2, 0, 4, 3]
+>>> [a.tolist() for a in unique_inverse(np.array([5, 1, 5, 3]), 6)]
+[[1, 3, 5], [2, 0, 2, 1]]
+>>> [a.tolist() for a in top_within(np.array([1.0, 3, 3, 2, 5, 0]), np.array([0, 4, 6]), 1)]
+[[1, 2, 4], [0, 2, 3]]
 """
 
 from __future__ import annotations
@@ -17,14 +23,26 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["descending_within", "first_argmax", "sorted_unique"]
+__all__ = ["descending_within", "first_argmax", "sorted_unique", "top_within", "unique_inverse"]
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
 
-def sorted_unique(x: I64) -> I64:
-    """The distinct values of ``x``, ascending (``np.unique(x)``)."""
+_DENSE = 8
+"""Values ``0 <= x < bound`` with ``bound <= _DENSE · len(x)`` are marked in a dense table."""
+
+
+def sorted_unique(x: I64, bound: int | None = None) -> I64:
+    """The distinct values of ``x``, ascending (``np.unique(x)``).
+
+    With ``bound`` (all values in ``0..bound-1``) and few enough possible values, by marking
+    them in a table of ``bound`` flags instead of sorting.
+    """
+    if bound is not None and bound <= _DENSE * len(x):
+        seen = np.zeros(bound, np.bool_)
+        seen[x] = True
+        return np.flatnonzero(seen)
     s = np.sort(x)
     if len(s) == 0:
         return s
@@ -33,6 +51,33 @@ def sorted_unique(x: I64) -> I64:
     np.not_equal(s[1:], s[:-1], out=keep[1:])
     out: I64 = s[keep]
     return out
+
+
+def unique_inverse(x: I64, bound: int) -> tuple[I64, I64]:
+    """``np.unique(x, return_inverse=True)`` for values ``0 <= x < bound``.
+
+    Few possible values: a dense table (as :func:`sorted_unique`, then each value's index).
+    Else each value is packed with its position into one ``int64`` and the packs are sorted
+    (``np.sort`` of integers is much faster than ``argsort``); when they do not fit, ``np.unique``.
+    """
+    if 0 < bound <= _DENSE * len(x):
+        distinct = sorted_unique(x, bound)
+        index = np.empty(bound, np.int64)
+        index[distinct] = np.arange(len(distinct))
+        return distinct, index[x]
+    shift = max(len(x), 1).bit_length()
+    if len(x) == 0 or bound.bit_length() + shift > 62:
+        found, where = np.unique(x, return_inverse=True)
+        return found.astype(np.int64), where.reshape(-1).astype(np.int64)
+    packed = np.sort((x.astype(np.int64) << shift) | np.arange(len(x), dtype=np.int64))
+    vals = packed >> shift
+    start = np.empty(len(x), np.bool_)
+    start[0] = True
+    np.not_equal(vals[1:], vals[:-1], out=start[1:])
+    inv = np.empty(len(x), np.int64)
+    inv[packed & ((1 << shift) - 1)] = np.cumsum(start) - 1
+    keys: I64 = vals[start]
+    return keys, inv
 
 
 def first_argmax(group: I64, value: F64, n_groups: int) -> I64:
@@ -65,3 +110,31 @@ def descending_within(value: F64, seg: I64) -> I64:
     order = np.argsort(padded, axis=1, kind="stable") + seg[:-1, None]
     out: I64 = order[np.arange(width) < counts[:, None]]
     return out
+
+
+def top_within(
+    value: F64, seg: I64, depth: int, whole: npt.NDArray[np.bool_] | None = None
+) -> tuple[I64, I64]:
+    """The head of :func:`descending_within`: at least the first ``depth`` of each segment.
+
+    Returns ``(positions, bounds)``: segment ``g``'s ranked positions are
+    ``positions[bounds[g]:bounds[g+1]]``, the first places of its full ranking — every value
+    above the segment's ``depth``-th largest and all those equal to it (so at least ``depth``
+    of them, or the whole segment when it is shorter or ``whole[g]``); ``bounds`` is ``seg``
+    itself when every segment is whole. Values must not be NaN or ``-inf``.
+    """
+    counts = np.diff(seg)
+    width = int(counts.max(initial=0))
+    if width <= depth or depth <= 0 or (whole is not None and whole.all()):
+        return descending_within(value, seg), seg
+    group = np.repeat(np.arange(len(counts)), counts)
+    pos = np.arange(len(value)) - seg[group]
+    padded = np.full((len(counts), width), np.inf)
+    padded[group, pos] = -value
+    cut = np.partition(padded, depth - 1, axis=1)[:, depth - 1]
+    if whole is not None:
+        cut[whole] = np.inf
+    head = np.flatnonzero(-value <= cut[group])
+    bounds = np.searchsorted(head, seg)
+    out: I64 = head[descending_within(value[head], bounds)]
+    return out, bounds

@@ -27,6 +27,9 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
 
+_CAP_DEPTH = 8
+"""The category cap first ranks ``_CAP_DEPTH · k`` places of each user."""
+
 _SIGNAL_NAMES = ("covis", "similar_to_interests", "category", "trending")
 """The reason of an item none of whose signals reaches ``reason_share``: the strongest."""
 
@@ -39,10 +42,14 @@ def _count_within(mask: B, seg: I64, user: I64) -> I64:
     return out
 
 
-def _category_cap(s: Scored, leaf: I64, cap: int, k: int) -> I64:
-    """Ranked positions (into ``s.order``) that the per-leaf cap keeps, per user in order."""
+def _category_cap(user: I64, seg: I64, leaf: I64, cap: int, k: int) -> tuple[I64, I64]:
+    """The per-leaf cap over ranked lists: ``(kept places, taken per user)``.
+
+    ``user``/``leaf`` of each place (user ``u``'s ranking is ``seg[u]:seg[u+1]``, best first);
+    the kept places are grouped by user, in list order. ``taken``: how many places of each user
+    pass the cap (leaf ``-1`` always does).
+    """
     m = len(leaf)
-    user = s.user  # the same in ranked order: rankings stay within their user
     key = user * (int(leaf.max(initial=-1)) + 2) + (leaf + 1)
     o = np.argsort(key, kind="stable")
     ko = key[o]
@@ -52,44 +59,69 @@ def _category_cap(s: Scored, leaf: I64, cap: int, k: int) -> I64:
     rank = np.empty(m, np.int64)
     rank[o] = np.arange(m) - first
     taken = (leaf < 0) | (rank < cap)
-    total = np.bincount(user[taken], minlength=len(s.seg) - 1)
+    total = np.bincount(user[taken], minlength=len(seg) - 1)
     need = np.maximum(k - total, 0)
-    chosen = (taken & (_count_within(taken, s.seg, user) <= k)) | (
-        ~taken & (_count_within(~taken, s.seg, user) <= need[user])
+    chosen = (taken & (_count_within(taken, seg, user) <= k)) | (
+        ~taken & (_count_within(~taken, seg, user) <= need[user])
     )
     sel = np.flatnonzero(chosen)
     out: I64 = sel[np.lexsort((sel, ~taken[sel], user[sel]))]
-    return out
+    return out, total
 
 
 def pick(s: Scored, catalog: Catalog, params: EngineParams) -> I64:
-    """Positions in ``s`` of every user's recommended items, grouped by user, in list order."""
+    """Positions in ``s`` of every user's recommended items, grouped by user, in list order.
+
+    Only the head of each ranking is sorted (:meth:`Scored.ranking`): ``k`` places, ``mmr``'s
+    window, or for the cap ``_CAP_DEPTH · k`` places (then the whole ranking of the users
+    whose head has fewer than ``k`` places that pass the cap).
+    """
     rp = params.recommend
     if len(s.row) == 0:
         return np.zeros(0, np.int64)
     if rp.diversity == "category_cap":
-        leaf = catalog.leaves()[s.row[s.order]]
-        return s.order[_category_cap(s, leaf, rp.category_cap, rp.k)]
+        order, bounds = s.ranking(_CAP_DEPTH * rp.k)
+        user = s.user[order]
+        kept, taken = _category_cap(
+            user, bounds, catalog.leaves()[s.row[order]], rp.category_cap, rp.k
+        )
+        if bounds is not s.seg and np.any((taken < rp.k) & (np.diff(bounds) < np.diff(s.seg))):
+            order, bounds = s.ranking(len(s.row))
+            user = s.user[order]
+            kept, _ = _category_cap(
+                user, bounds, catalog.leaves()[s.row[order]], rp.category_cap, rp.k
+            )
+        return order[kept]
     if rp.diversity == "mmr":
+        window = max(rp.k * 5, 50)
+        order, bounds = s.ranking(window)
         out: list[I64] = []
-        for a, b in pairwise(s.seg.tolist()):
+        for a, b in pairwise(bounds.tolist()):
             if a == b:
                 continue
-            head = s.order[a : min(b, a + max(rp.k * 5, 50))]
+            head = order[a : min(b, a + window)]
             rel = s.score[head] / max(float(s.score[head].max()), 1e-12)
             out.append(head[mmr(rel, catalog.vectors[s.row[head]], rp.k, rp.mmr_lambda)])
         return np.concatenate(out) if out else np.zeros(0, np.int64)
-    rank = np.arange(len(s.row)) - s.seg[s.user]
-    return s.order[rank < rp.k]
+    order, bounds = s.ranking(rp.k)
+    user = s.user[order]
+    return order[np.arange(len(order)) - bounds[user] < rp.k]
 
 
 def rec_items(
-    s: Scored, picks: I64, shares: F64, catalog: Catalog, params: EngineParams
+    s: Scored,
+    picks: I64,
+    shares: F64,
+    catalog: Catalog,
+    params: EngineParams,
+    *,
+    spelled: dict[int, tuple[str, ...]] | None = None,
 ) -> list[tuple[RecItem, ...]]:
     """Each user's items with their reasons (``shares``: the users' node shares).
 
     The reasons of an item are decided in bulk (which signals are strong, in which order)
-    and spelled once per distinct (pattern, co-visited source, category).
+    and spelled once per distinct (pattern, co-visited source, category); ``spelled`` keeps
+    them across calls while the catalog's rows and categories stay the same.
     """
     w = params.weights
     weights = np.array([w.covis, w.semantic, w.category, w.trending])
@@ -113,17 +145,24 @@ def rec_items(
     cat = np.where(strong[2], deepest, -1) + 1
     key = (code * n_rows + src) * n_nodes + cat
     ids, names = catalog.ids, catalog.categories.names
-    spelled: dict[int, tuple[str, ...]] = {}
-    items: list[RecItem] = []
-    for k, r, sc, b, d in zip(
-        key.tolist(), row.tolist(), score.tolist(), best.tolist(), deepest.tolist(), strict=True
+    distinct, first, which = np.unique(key, return_index=True, return_inverse=True)
+    cache: dict[int, tuple[str, ...]] = {} if spelled is None else spelled
+    reasons: list[tuple[str, ...]] = []
+    for k, b, d in zip(
+        distinct.tolist(), best[first].tolist(), deepest[first].tolist(), strict=True
     ):
-        reasons = spelled.get(k)
-        if reasons is None:
-            reasons = spelled[k] = _spell(
-                k // (n_rows * n_nodes), ids[b], names[d] if d >= 0 else ""
-            )
-        items.append(RecItem(ids[r], sc, reasons))
+        r = cache.get(k)
+        if r is None:
+            r = cache[k] = _spell(k // (n_rows * n_nodes), ids[b], names[d] if d >= 0 else "")
+        reasons.append(r)
+    items = list(
+        map(
+            RecItem,
+            map(ids.__getitem__, row.tolist()),
+            score.tolist(),
+            map(reasons.__getitem__, which.reshape(-1).tolist()),
+        )
+    )
     bounds = np.searchsorted(user, np.arange(len(s.seg))).tolist()
     return [tuple(items[a:b]) for a, b in pairwise(bounds)]
 

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from state.catalog import Catalog
-from state.kernels import descending_within, first_argmax, sorted_unique
+from state.kernels import first_argmax, sorted_unique, top_within, unique_inverse
 from state.scoring import blend, level_mean
 from state.signals import Signals
 from streams.core.params import EngineParams
@@ -33,7 +33,7 @@ B = npt.NDArray[np.bool_]
 
 @dataclass(frozen=True, slots=True)
 class Scored:
-    """The candidates of every user, by (user, row); ``order`` ranks them."""
+    """The candidates of every user, by (user, row); :meth:`ranking` ranks them."""
 
     user: I64
     row: I64
@@ -43,9 +43,13 @@ class Scored:
     best: I64
     """The recent item (row) that co-visitation credits most; ``-1``: none."""
     seg: I64
-    """User ``u``'s candidates are ``seg[u]:seg[u+1]`` (in both orders)."""
-    order: I64
-    """Positions by (user, score desc, row): each user's ranking."""
+    """User ``u``'s candidates are ``seg[u]:seg[u+1]``."""
+
+    def ranking(self, depth: int, whole: B | None = None) -> tuple[I64, I64]:
+        """``(positions, bounds)``: each user's ranking by (score desc, row), at least its
+        first ``depth`` places (all of it when shorter or ``whole[u]``); user ``u``'s are
+        ``positions[bounds[u]:bounds[u+1]]`` (:func:`state.kernels.top_within`)."""
+        return top_within(self.score, self.seg, depth, whole)
 
 
 def _covis(v: GroupViews, signals: Signals, n: int, ok: B, beta: float) -> tuple[I64, F64, I64]:
@@ -55,16 +59,15 @@ def _covis(v: GroupViews, signals: Signals, n: int, ok: B, beta: float) -> tuple
     if len(v.recent_row) == 0:
         return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
     nbr, w = cv.neighbors(v.recent_row)
-    has = nbr >= 0
-    src = np.broadcast_to(np.arange(len(nbr))[:, None], nbr.shape)[has]
-    dst = nbr[has].astype(np.int64)
+    has = np.flatnonzero(nbr >= 0)
     src_norm = np.power(np.maximum(cv.degree(v.recent_row), 1e-300), 1.0 - beta)
     dst_norm = np.power(np.maximum(cv.deg[:n], 1e-300), beta)
-    contrib = v.rho[src] * w[has] / src_norm[src] / dst_norm[dst]
-    keys, inv = np.unique(v.recent_user[src] * n + dst, return_inverse=True)
-    inv = inv.reshape(-1)
+    # elementwise over (recent, neighbour), then the real neighbours in row-major order
+    contrib = (v.rho[:, None] * w / src_norm[:, None] / dst_norm[nbr]).reshape(-1)[has]
+    pair = (v.recent_user[:, None] * n + nbr).reshape(-1)[has]
+    keys, inv = unique_inverse(pair, (len(v.theta) * n) or 1)
     score = np.bincount(inv, weights=contrib, minlength=len(keys)).astype(np.float64)
-    best = v.recent_row[src[first_argmax(inv, contrib, len(keys))]]
+    best = v.recent_row[has[first_argmax(inv, contrib, len(keys))] // nbr.shape[1]]
     keep = ok[keys % n]
     return keys[keep], score[keep], best[keep]
 
@@ -108,30 +111,39 @@ def score_candidates(
     users = np.arange(c, dtype=np.int64)
     parts = [c_keys, s_keys, (users[:, None] * n + trend_top).reshape(-1)]
     parts += _category_keys(v.shares, n, category_rows)
-    keys = sorted_unique(np.concatenate(parts))
+    keys = sorted_unique(np.concatenate(parts), c * n)
     if len(v.excluded_row):
-        keys = keys[~np.isin(keys, v.excluded_user * n + v.excluded_row)]
-    user, row = keys // n, keys % n
+        keys = np.delete(keys, _positions(keys, v.excluded_user * n + v.excluded_row))
+    user, row = np.divmod(keys, n)
     covis_x = np.zeros(len(keys))
     best = np.full(len(keys), -1, np.int64)
     if len(c_keys):
-        pos = np.minimum(np.searchsorted(c_keys, keys), len(c_keys) - 1)
-        hit = c_keys[pos] == keys
-        covis_x[hit] = c_score[pos[hit]]
-        best[hit] = c_best[pos[hit]]
+        at = np.searchsorted(keys, c_keys)
+        there = at < len(keys)
+        there[there] = keys[at[there]] == c_keys[there]
+        covis_x[at[there]] = c_score[there]
+        best[at[there]] = c_best[there]
         c_max = np.zeros(c)
         np.maximum.at(c_max, c_keys // n, c_score)
         top = c_max[user]
         covis_x = np.where(top > 0.0, np.maximum(covis_x, 0.0) / np.where(top > 0, top, 1.0), 0.0)
     s_top = sem_max[user]
-    sem_x = np.maximum(sem[user, row].astype(np.float64), 0.0)
+    sem_x = np.maximum(sem.reshape(-1)[keys].astype(np.float64), 0.0)
     sem_x = np.where(s_top > 0.0, sem_x / np.where(s_top > 0.0, s_top, 1.0), 0.0)
     cat = _category(catalog, v.shares, user, row, rp.level_weights)
     x = np.stack([covis_x, sem_x, cat, trend[row]])
     w = params.weights
     score = blend(x, (w.covis, w.semantic, w.category, w.trending))
-    seg = np.searchsorted(user, np.arange(c + 1))
-    return Scored(user, row, score, x, best, seg, descending_within(score, seg))
+    return Scored(user, row, score, x, best, np.searchsorted(user, np.arange(c + 1)))
+
+
+def _positions(keys: I64, wanted: I64) -> I64:
+    """The positions in ascending distinct ``keys`` of those of ``wanted`` that are there."""
+    pos = np.searchsorted(keys, wanted)
+    hit = pos < len(keys)
+    hit[hit] = keys[pos[hit]] == wanted[hit]
+    out: I64 = pos[hit]
+    return out
 
 
 def _category_keys(shares: F64, n: int, category_rows: Callable[[int], I64]) -> list[I64]:

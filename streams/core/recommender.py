@@ -142,6 +142,7 @@ class Recommender:
         trend_top = _top_rows(np.where(ok, trend, -np.inf), rp.trending_candidates)
         cold: tuple[RecItem, ...] | None = None
         cat_cache: dict[int, I64] = {}
+        spelled: dict[int, tuple[str, ...]] = {}
         mat = self.catalog.matrix()
         for c0 in range(0, len(states), _CHUNK):
             chunk = states[c0 : c0 + _CHUNK]
@@ -163,7 +164,9 @@ class Recommender:
                         category_rows=lambda nd: self._category_rows(nd, cat_cache, ok, trend),
                     )
                     picks = pick(scored, self.catalog, self.params)
-                    lists = rec_items(scored, picks, v.shares, self.catalog, self.params)
+                    lists = rec_items(
+                        scored, picks, v.shares, self.catalog, self.params, spelled=spelled
+                    )
             j = 0
             for i, st in enumerate(chunk):
                 uid, t = user_ids[c0 + i], ts[c0 + i]

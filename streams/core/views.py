@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain, pairwise, repeat
 
 import numpy as np
 import numpy.typing as npt
@@ -45,45 +46,61 @@ class GroupViews:
 
 
 def _unit_rows(x: F64) -> F64:
-    """Each row over its norm (rows of norm 0 unchanged); the norm as ``np.linalg.norm``."""
-    norms = np.array([np.sqrt(row.dot(row)) for row in x])
+    """Each row over its norm (rows of norm 0 unchanged); the norm as ``np.linalg.norm``.
+
+    ``np.vecdot`` of a contiguous row with itself is the same BLAS ``dot`` as ``row.dot(row)``.
+    """
+    norms = np.sqrt(np.vecdot(x, x))
     safe = np.where(norms > 0.0, norms, 1.0)
     out: F64 = np.where((norms > 0.0)[:, None], x / safe[:, None], x)
     return out
 
 
 def _shares(
-    st: UserState, node_of: Mapping[str, int], alpha: float, out: F64, n_interests: int
-) -> tuple[Interest, ...]:
-    """Fill ``out`` (one user's node shares); return the user's top interests.
+    states: Sequence[UserState], node_of: Mapping[str, int], alpha: float, out: F64, top: int
+) -> list[tuple[Interest, ...]]:
+    """Fill ``out`` (``(C, nodes)``, the users' node shares); return each user's top interests.
 
-    The numbers of :meth:`state.user.UserState.category_shares` (each level's positive
-    short and long masses summed in dict order), both totals in one pass per level.
+    The numbers of :meth:`state.user.UserState.category_shares`: each (user, level)'s positive
+    short and long masses summed in dict order (``bincount`` adds in input order), then each
+    node's shares and their blend α·short + (1 − α)·long. The interests of a user are its
+    nodes by (−blend, name, short, long), as sorting those tuples would order them.
     """
-    beta = 1.0 - alpha
-    rows: list[tuple[float, str, float, float]] = []
-    for level in st.categories:
-        total_s: float = 0
-        total_l: float = 0
-        for pair in level.values():
-            if pair[0] > 0.0:
-                total_s += pair[0]
-            if pair[1] > 0.0:
-                total_l += pair[1]
-        for name, (ps, pl) in level.items():
-            in_s = total_s > 0.0 and ps > 0.0
-            in_l = total_l > 0.0 and pl > 0.0
-            if not (in_s or in_l):
-                continue
-            sv = ps / total_s if in_s else 0.0
-            lv = pl / total_l if in_l else 0.0
-            blended = alpha * sv + beta * lv
-            node = node_of.get(name)
-            if node is not None:
-                out[node] = blended
-            rows.append((-blended, name, sv, lv))
-    rows.sort()
-    return tuple(Interest(n, sv, lv) for _, n, sv, lv in rows[:n_interests])
+    names: list[str] = []
+    pairs: list[Sequence[float]] = []
+    sizes: list[int] = []
+    for st in states:
+        for level in st.categories:
+            names += level
+            pairs += level.values()
+            sizes.append(len(level))
+    levels = [len(st.categories) for st in states]
+    user = np.repeat(np.repeat(np.arange(len(states)), levels), sizes)
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    ps, pl = np.fromiter(chain.from_iterable(pairs), np.float64, 2 * len(pairs)).reshape(-1, 2).T
+    pos_s, pos_l = ps > 0.0, pl > 0.0
+    total_s = np.bincount(group, np.where(pos_s, ps, 0.0), len(sizes))[group]
+    total_l = np.bincount(group, np.where(pos_l, pl, 0.0), len(sizes))[group]
+    in_s = (total_s > 0.0) & pos_s
+    in_l = (total_l > 0.0) & pos_l
+    sv = np.where(in_s, ps / np.where(in_s, total_s, 1.0), 0.0)
+    lv = np.where(in_l, pl / np.where(in_l, total_l, 1.0), 0.0)
+    blended = alpha * sv + (1.0 - alpha) * lv
+    keep = np.flatnonzero(in_s | in_l)
+    node = np.fromiter(map(node_of.get, names, repeat(-1)), np.int64, len(names))
+    at = keep[node[keep] >= 0]
+    out[user[at], node[at]] = blended[at]
+    distinct = sorted(set(names))
+    rank_of = dict(zip(distinct, range(len(distinct)), strict=True))
+    rank = np.fromiter(map(rank_of.__getitem__, names), np.int64, len(names))
+    order = keep[np.lexsort((lv[keep], sv[keep], rank[keep], -blended[keep], user[keep]))]
+    first = np.searchsorted(user[order], np.arange(len(states) + 1))
+    order = order[np.arange(len(order)) - first[user[order]] < top]
+    bounds = np.searchsorted(user[order], np.arange(len(states) + 1)).tolist()
+    made = list(
+        map(Interest, [names[i] for i in order.tolist()], sv[order].tolist(), lv[order].tolist())
+    )
+    return [tuple(made[a:b]) for a, b in pairwise(bounds)]
 
 
 def group_views(states: Sequence[UserState], catalog: Catalog, params: EngineParams) -> GroupViews:
@@ -101,10 +118,8 @@ def group_views(states: Sequence[UserState], catalog: Catalog, params: EnginePar
     w: list[float] = []
     power: list[int] = []
     wm: list[int] = []
-    ex_user: list[int] = []
-    ex_row: list[int] = []
-    shares = np.zeros((len(states), len(catalog.categories)))
-    interests: list[tuple[Interest, ...]] = []
+    excluded: list[str] = []
+    ex_count: list[int] = []
     for u, st in enumerate(states):
         k = min(rp.recent_items, len(st.recent_items))
         if k:
@@ -114,15 +129,18 @@ def group_views(states: Sequence[UserState], catalog: Catalog, params: EnginePar
             w += st.recent_w[-k:]
             power += range(k - 1, -1, -1)
             wm += [st.watermark] * k
-        excluded: list[int] = []
+        before = len(excluded)
         if rp.exclude_consumed:
-            excluded += [r for i in st.consumed if (r := index.get(i, -1)) >= 0]
+            excluded += st.consumed
         if rp.exclude_disliked:
-            excluded += [r for i in st.disliked if (r := index.get(i, -1)) >= 0]
-        ex_user += [u] * len(excluded)
-        ex_row += excluded
-        interests.append(_shares(st, node_of, a, shares[u], rp.interests))
-    rows = np.fromiter((index.get(i, -1) for i in items), np.int64, len(items))
+            excluded += st.disliked
+        ex_count.append(len(excluded) - before)
+    shares = np.zeros((len(states), len(catalog.categories)))
+    interests = _shares(states, node_of, a, shares, rp.interests)
+    rows = np.fromiter(map(index.get, items, repeat(-1)), np.int64, len(items))
+    ex_row = np.fromiter(map(index.get, excluded, repeat(-1)), np.int64, len(excluded))
+    ex_user = np.repeat(np.arange(len(states), dtype=np.int64), ex_count)
+    ex_ok = ex_row >= 0
     pos = np.power(rp.recent_position_decay, np.asarray(power, np.int64))
     age = np.exp2(
         -(np.asarray(wm, np.int64) - np.asarray(ts, np.float64)) / params.decay.short_half_life_ms
@@ -135,7 +153,7 @@ def group_views(states: Sequence[UserState], catalog: Catalog, params: EnginePar
         rows[ok],
         rho[ok],
         shares,
-        np.asarray(ex_user, np.int64),
-        np.asarray(ex_row, np.int64),
+        ex_user[ex_ok],
+        ex_row[ex_ok],
         interests,
     )
