@@ -17,7 +17,8 @@ and make every small matrix product several times slower; pass 0 to leave OpenBL
 The warm-up's objects (model, caches) are frozen out of the garbage collector's full passes
 (``gc.freeze()``, as a long-running worker would after start-up); ``--no-gc-freeze`` skips it.
 The events file is read and validated a batch ahead in a second process, as the ``replay``
-command does on a machine with two cores or more (``--no-parse-ahead``: in line).
+command does on a machine with two cores or more (``--no-parse-ahead``: in line); that
+process starts with the warm-up and reads nothing before the clock runs.
 
 Ends by printing one JSON line: ``{"events_per_s": …, "parse_only_events_per_s": …, "ratio": …}``
 (plus the context: events, users, items, emit, batch size, run conditions).
@@ -160,17 +161,20 @@ def main() -> None:
             items_path, events_path = _dataset(args.users, args.n_items, args.seed, Path(tmp))
         if args.limit:
             events_path = _head(events_path, args.limit, Path(tmp) / "head.jsonl")
-        encoder = _warm_encoder(items_path, events_path, args.cache_dir)
-        lines, parse_s = _parse_only(events_path)
-        engine = Engine(EngineParams(), encoder)
-        gc.collect()
-        if not args.no_gc_freeze:
-            gc.freeze()
+        params = EngineParams()
         events = (
             read_messages(events_path)
             if args.no_parse_ahead
-            else ParsedBatches(events_path, engine.params, args.batch_size)
+            else ParsedBatches(events_path, params, args.batch_size)
         )
+        encoder = _warm_encoder(items_path, events_path, args.cache_dir)
+        lines, parse_s = _parse_only(events_path)
+        engine = Engine(params, encoder)
+        if isinstance(events, ParsedBatches) and not events.wait_ready():
+            raise SystemExit("the parse-ahead process did not start")
+        gc.collect()
+        if not args.no_gc_freeze:
+            gc.freeze()
         stats = run_replay(
             engine,
             read_messages(items_path),

@@ -83,6 +83,11 @@ class UserState:
         """
         self.short *= short_factor
         self.long *= long_factor
+        self.rescale_categories(new_ref, short_factor, long_factor)
+
+    def rescale_categories(self, new_ref: int, short_factor: float, long_factor: float) -> None:
+        """:meth:`rescale` of the category sums and ``t_ref`` only: for a caller that scales
+        the vectors itself (in bulk) and stores them before anything reads them."""
         for level in self.categories:
             for pair in level.values():
                 pair[0] *= short_factor

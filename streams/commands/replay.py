@@ -87,15 +87,15 @@ def run_replay(
     child process, with ``batch_size`` lines per batch); the results are the same.
     """
     stats = ReplayStats()
-    for chunk in _batches(items, batch_size):
-        item_res = engine.apply_items(chunk)
+    for item_chunk in _batches(items, batch_size):
+        item_res = engine.apply_items(item_chunk)
         for r in item_res.rejections:
             stats.rejected[r.reason] += 1
             if rejections is not None:
                 rejections.write(r.to_json() + b"\n")
     start = time.perf_counter()
     updates = emit is Emit.UPDATES
-    batches: Iterable[tuple[list[Message], ParsedEvents | None]] = (
+    batches: Iterable[tuple[Sequence[Message], ParsedEvents | None]] = (
         events
         if isinstance(events, ParsedBatches)
         else ((chunk, None) for chunk in _batches(events, batch_size))
@@ -167,8 +167,6 @@ def replay(
     params: EngineParams = load_params(config)
     if k is not None:
         params = replace(params, recommend=replace(params.recommend, k=k))
-    engine = Engine(params, _encoder())
-    total = count_lines(events)
     now = SystemClock().now_ms() if now_ms is None else now_ms
     columns = (
         TextColumn("{task.description}"),
@@ -177,16 +175,19 @@ def replay(
         TimeElapsedColumn(),
     )
     with ExitStack() as stack:
-        out_f = stack.enter_context(out.open("wb"))
-        alerts_f = stack.enter_context(alerts.open("wb")) if alerts else None
-        rej_f = stack.enter_context(rejections.open("wb")) if rejections else None
-        bar = stack.enter_context(Progress(*columns, console=err, transient=True))
-        task = bar.add_task("replaying events", total=total)
+        # started first: the child's start-up overlaps loading the model
         event_source: Iterable[Message] | ParsedBatches = (
             stack.enter_context(ParsedBatches(events, params, batch_size))
             if parse_ahead
             else read_messages(events)
         )
+        engine = Engine(params, _encoder())
+        total = count_lines(events)
+        out_f = stack.enter_context(out.open("wb"))
+        alerts_f = stack.enter_context(alerts.open("wb")) if alerts else None
+        rej_f = stack.enter_context(rejections.open("wb")) if rejections else None
+        bar = stack.enter_context(Progress(*columns, console=err, transient=True))
+        task = bar.add_task("replaying events", total=total)
         stats = run_replay(
             engine,
             read_messages(items),

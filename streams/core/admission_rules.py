@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from state.user import UserState
 from streams.core.columns import EventColumns
-from streams.core.messages import Message
+from streams.core.messages import LineMessages, Message
 from streams.core.params import EngineParams
 
 __all__ = ["Verdicts", "offset_duplicates", "verdicts"]
@@ -60,6 +60,8 @@ def offset_duplicates(
     dup = np.zeros(len(cols), np.bool_)
     marks: list[dict[str, int] | None] = [None] * len(states)
     keys: dict[tuple[str, int], str] = {}
+    if isinstance(messages, LineMessages):
+        return dup, marks  # lines of a file: no Kafka positions, no marks
     placed = np.fromiter(map(_placed, messages), np.bool_, len(messages))
     if not placed.any():
         return dup, marks  # no Kafka positions (a file): no marks

@@ -71,27 +71,33 @@ def contributions(
     texts: F32,
     params: EngineParams,
 ) -> Contributions:
-    """Rebase where needed (values unchanged), then each event's stored amounts."""
+    """Rebase where needed (values unchanged), then each event's stored amounts.
+
+    The users' vectors are rebased here in bulk, in :attr:`Contributions.short_before` /
+    ``long_before`` only: :func:`apply_interests` (which must follow) stores them.
+    """
     dp = params.decay
     starts = ea.seg[:-1]
     wm_old = np.fromiter((s.watermark for s in states), np.int64, len(states))
     ref_old = np.fromiter((s.t_ref for s in states), np.int64, len(states))
     wm = np.maximum(np.maximum.reduceat(ea.ts, starts), wm_old)
     ref = new_reference(ref_old, wm, dp.short_half_life_ms, dp.rebase_exponent)
+    s0 = np.stack([s.short for s in states])
+    l0 = np.stack([s.long for s in states])
     moved = np.flatnonzero(ref != ref_old)
     if len(moved):
-        fs = rebase_factor(ref_old[moved], ref[moved], dp.short_half_life_ms).tolist()
-        fl = rebase_factor(ref_old[moved], ref[moved], dp.long_half_life_ms).tolist()
+        fs = rebase_factor(ref_old[moved], ref[moved], dp.short_half_life_ms)
+        fl = rebase_factor(ref_old[moved], ref[moved], dp.long_half_life_ms)
+        s0[moved] *= fs[:, None]  # the vectors in bulk; apply_interests stores them
+        l0[moved] *= fl[:, None]
         for u, new_ref, f_short, f_long in zip(
-            moved.tolist(), ref[moved].tolist(), fs, fl, strict=True
+            moved.tolist(), ref[moved].tolist(), fs.tolist(), fl.tolist(), strict=True
         ):
-            states[u].rescale(new_ref, f_short, f_long)
+            states[u].rescale_categories(new_ref, f_short, f_long)
     dt = (ea.ts - ref[ea.user]).astype(np.float64)
     gs = ea.weight * np.exp2(dt / dp.short_half_life_ms)
     gl = ea.weight * np.exp2(dt / dp.long_half_life_ms)
     x, sk = _event_vectors(ea, catalog, texts, params.text_weight)
-    s0 = np.stack([s.short for s in states])
-    l0 = np.stack([s.long for s in states])
     return Contributions(gs, gl, x, sk, s0, l0, wm)
 
 
@@ -103,15 +109,20 @@ def apply_interests(
     params: EngineParams,
 ) -> None:
     """Add the contributions to each user's vectors and category sums (mutates ``states``)."""
-    x = c.vectors
-    w = np.stack([c.short, c.long])
-    seg = ea.seg.tolist()
-    for u, st in enumerate(states):
-        a, b = seg[u], seg[u + 1]
-        # per-user (2, n_u) @ (n_u, dim), float64 (x is cast per slice): faster than reduceat
-        d = w[:, a:b] @ x[a:b]
-        np.add(c.short_before[u], d[0], out=st.short)
-        np.add(c.long_before[u], d[1], out=st.long)
+    seg = ea.seg
+    counts = np.diff(seg)
+    short = c.short_before.copy()
+    long = c.long_before.copy()
+    # users with the same number of events at once: (G, 2, m) @ (G, m, dim), float64
+    for m in np.unique(counts).tolist():
+        us = np.flatnonzero(counts == m)
+        idx = seg[us][:, None] + np.arange(m)
+        d = np.stack([c.short[idx], c.long[idx]], axis=1) @ c.vectors[idx].astype(np.float64)
+        short[us] += d[:, 0]
+        long[us] += d[:, 1]
+    for st, s_row, l_row in zip(states, short, long, strict=True):
+        st.short = s_row.copy()  # own arrays: a view would keep the whole batch's matrix alive
+        st.long = l_row.copy()
     _apply_categories(
         ea, states, catalog, c.short, c.long, max_categories=params.limits.max_categories
     )
@@ -153,15 +164,18 @@ def _apply_categories(
         cats = st.categories
         while len(cats) < max(dl[a:b]):
             cats.append({})
+        added = False
         for i in range(a, b):
             level = cats[dl[i] - 1]
             pair = level.get(node_names[i])
             if pair is None:
                 level[node_names[i]] = [sl[i], ll[i]]
+                added = True
             else:
                 pair[0] += sl[i]
                 pair[1] += ll[i]
-        if st.n_categories() > max_categories:
+        # pruned to the bound after every batch: only new nodes can take a user over it
+        if added and sum(map(len, cats)) > max_categories:
             st.prune_categories(max_categories)
 
 

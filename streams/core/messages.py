@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import NamedTuple, overload
 
-__all__ = ["Message"]
+__all__ = ["LineMessages", "Message"]
 
 
 class Message(NamedTuple):
@@ -19,3 +20,32 @@ class Message(NamedTuple):
     topic: str = ""
     partition: int = -1
     offset: int = -1
+
+
+class LineMessages(Sequence[Message]):
+    """The lines of a file as messages (no Kafka position), each built when accessed.
+
+    What :func:`streams.datasets.files.read_messages` yields, for a batch of lines, without
+    an object per line up front: the engine reads a file batch's messages only to cite the
+    rejected ones, and knows from the type that none has a Kafka position.
+    """
+
+    __slots__ = ("lines", "topic")
+
+    def __init__(self, lines: Sequence[bytes], topic: str) -> None:
+        self.lines = lines
+        self.topic = topic
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    @overload
+    def __getitem__(self, i: int) -> Message: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Message]: ...
+
+    def __getitem__(self, i: int | slice) -> Message | Sequence[Message]:
+        if isinstance(i, slice):
+            return LineMessages(self.lines[i], self.topic)
+        return Message(self.lines[i], None, self.topic)
