@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from state.decay import growth, rebase_factor
-from state.kernels import descending_within, sorted_unique
+from state.kernels import sorted_unique, top_within, unique_inverse
 
 __all__ = ["CoVisitation"]
 
@@ -74,14 +74,15 @@ class CoVisitation:
         all_a = np.concatenate([old_a, a])
         all_b = np.concatenate([old_nbr[has].astype(np.int64), b])
         all_w = np.concatenate([self.w[rows][has], weights])
-        key = all_a * (len(self.deg) + 1) + all_b
-        ukey, inv = np.unique(key, return_inverse=True)
+        span = len(self.deg) + 1
+        key = all_a * span + all_b
+        ukey, inv = unique_inverse(key, span * span)
         uw = np.asarray(np.bincount(inv, weights=all_w, minlength=len(ukey)), np.float64)
-        ua, ub = ukey // (len(self.deg) + 1), ukey % (len(self.deg) + 1)
-        starts = np.searchsorted(ua, rows)
-        order = descending_within(uw, np.append(starts, len(ua)))
+        ua, ub = ukey // span, ukey % span
+        seg = np.append(np.searchsorted(ua, rows), len(ua))
+        order, bounds = top_within(uw, seg, self.m)  # each row's best m (and ties), ranked
         ua, ub, uw = ua[order], ub[order], uw[order]
-        rank = np.arange(len(ua)) - np.repeat(starts, np.diff(np.append(starts, len(ua))))
+        rank = np.arange(len(order)) - np.repeat(bounds[:-1], np.diff(bounds))
         sel = rank < self.m
         self.nbr[rows] = -1
         self.w[rows] = 0.0
