@@ -74,8 +74,9 @@ def _top(names: list[str], masses: dict[int, float], n: int, floor: float) -> tu
 def _exact_cosine(c: Contributions, ea: EventArrays, u: int, i: int) -> float:
     """cos(short, long) after event ``i`` (user ``u``), on the full vectors."""
     a = int(ea.seg[u])
-    s = c.short_before[u] + c.short[a : i + 1] @ c.vectors[a : i + 1]
-    lv = c.long_before[u] + c.long[a : i + 1] @ c.vectors[a : i + 1]
+    x = c.vectors(a, i + 1)
+    s = c.short_before[u] + c.short[a : i + 1] @ x
+    lv = c.long_before[u] + c.long[a : i + 1] @ x
     norm = float(np.linalg.norm(s) * np.linalg.norm(lv))
     return float(np.clip(np.dot(s, lv) / norm, -1.0, 1.0)) if norm > 0.0 else 1.0
 

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from state.catalog import Catalog
 from state.decay import new_reference, rebase_factor
+from state.kernels import unique_inverse
 from state.user import UserState
 from streams.core.arrays import EventArrays
 from streams.core.params import EngineParams
@@ -36,32 +37,36 @@ class Contributions:
 
     short: F64
     long: F64
-    vectors: F32
-    """``(n, dim)``: item vector (+ text) of each event, unweighted."""
-    sketches: F32
-    """``(n, SKETCH_DIM)``: the same projected (:attr:`state.catalog.Catalog.projection`)."""
+    rows: I64
+    """Each event's catalog row (``-1``: none: no item vector)."""
+    text_vectors: F32
+    """``(n, dim)`` with a row per event: ``text_weight`` × its text's vector (zero: none)."""
+    has_text: npt.NDArray[np.bool_]
+    item_vectors: F32
+    """The catalog's vectors (by row)."""
     short_before: F64
     long_before: F64
     watermark: I64
     """Each user's newest event time after the batch."""
 
+    def vectors(self, a: int, b: int) -> F32:
+        """``(b - a, dim)``: the vectors of events ``a:b`` (item vector + weighted text)."""
+        rows = self.rows[a:b]
+        out = self.item_vectors[np.where(rows >= 0, rows, 0)]
+        out[rows < 0] = 0.0
+        out += self.text_vectors[a:b]
+        return out
 
-def _event_vectors(
-    ea: EventArrays, catalog: Catalog, texts: F32, text_weight: float
-) -> tuple[F32, F32]:
-    rows = np.where(ea.row >= 0, ea.row, 0)
-    x = catalog.vectors[rows]
-    sk = catalog.sketches[rows]
-    missing = ea.row < 0
-    if missing.any():
-        x[missing] = 0.0
-        sk[missing] = 0.0
+
+def _text_vectors(ea: EventArrays, dim: int, texts: F32, text_weight: float) -> F32:
+    """A row per event with text, ``text_weight`` × its vector; one zero row per other event
+    would cost a batch-sized matrix, so events without text share a broadcast zero row."""
     has = ea.text >= 0
-    if has.any():
-        tv = np.float32(text_weight) * texts[ea.text[has]]
-        x[has] += tv
-        sk[has] += tv @ catalog.projection
-    return x, sk
+    if not has.any():
+        return np.broadcast_to(np.zeros((1, dim), np.float32), (len(ea.text), dim))
+    out = np.zeros((len(ea.text), dim), np.float32)
+    out[has] = np.float32(text_weight) * texts[ea.text[has]]
+    return out
 
 
 def contributions(
@@ -97,8 +102,8 @@ def contributions(
     dt = (ea.ts - ref[ea.user]).astype(np.float64)
     gs = ea.weight * np.exp2(dt / dp.short_half_life_ms)
     gl = ea.weight * np.exp2(dt / dp.long_half_life_ms)
-    x, sk = _event_vectors(ea, catalog, texts, params.text_weight)
-    return Contributions(gs, gl, x, sk, s0, l0, wm)
+    tv = _text_vectors(ea, catalog.dim, texts, params.text_weight)
+    return Contributions(gs, gl, ea.row, tv, ea.text >= 0, catalog.vectors, s0, l0, wm)
 
 
 def apply_interests(
@@ -109,23 +114,57 @@ def apply_interests(
     params: EngineParams,
 ) -> None:
     """Add the contributions to each user's vectors and category sums (mutates ``states``)."""
-    seg = ea.seg
-    counts = np.diff(seg)
-    short = c.short_before.copy()
-    long = c.long_before.copy()
-    # users with the same number of events at once: (G, 2, m) @ (G, m, dim), float64
-    for m in np.unique(counts).tolist():
-        us = np.flatnonzero(counts == m)
-        idx = seg[us][:, None] + np.arange(m)
-        d = np.stack([c.short[idx], c.long[idx]], axis=1) @ c.vectors[idx].astype(np.float64)
-        short[us] += d[:, 0]
-        long[us] += d[:, 1]
+    short, long = _sums(ea, c)
     for st, s_row, l_row in zip(states, short, long, strict=True):
         st.short = s_row.copy()  # own arrays: a view would keep the whole batch's matrix alive
         st.long = l_row.copy()
     _apply_categories(
         ea, states, catalog, c.short, c.long, max_categories=params.limits.max_categories
     )
+
+
+def _sums(ea: EventArrays, c: Contributions) -> tuple[F64, F64]:
+    """Each user's short and long vector sums after the batch.
+
+    Σ_events w·(item vector + weighted text vector), as Σ over the user's distinct items of
+    (Σ w)·item vector for the events without text (a user's events repeat items: view,
+    click, purchase) plus w·(its own vector, :meth:`Contributions.vectors`) per event with
+    text. Terms are grouped by user and users with the same
+    number of terms go through one ``(G, 2, m) @ (G, m, dim)`` product, in float64.
+    """
+    n_users = ea.n_users
+    plain = (c.rows >= 0) & ~c.has_text
+    span = max(len(c.item_vectors), 1)
+    keys, inv = unique_inverse(ea.user[plain] * span + c.rows[plain], n_users * span)
+    term_user = keys // span
+    term_ws = np.bincount(inv, weights=c.short[plain], minlength=len(keys))
+    term_wl = np.bincount(inv, weights=c.long[plain], minlength=len(keys))
+    term_vec: list[F32] = [c.item_vectors[keys % span]]
+    text = np.flatnonzero(c.has_text)
+    if len(text):  # the event's own vector, exactly as drift sees it (c.vectors)
+        term_user = np.concatenate([term_user, ea.user[text]])
+        term_ws = np.concatenate([term_ws, c.short[text]])
+        term_wl = np.concatenate([term_wl, c.long[text]])
+        rows = c.rows[text]
+        x = c.item_vectors[np.where(rows >= 0, rows, 0)]
+        x[rows < 0] = 0.0
+        x += c.text_vectors[text]
+        term_vec.append(x)
+    vec = np.concatenate(term_vec) if len(term_vec) > 1 else term_vec[0]
+    order = np.argsort(term_user, kind="stable")
+    term_user, term_ws, term_wl, vec = term_user[order], term_ws[order], term_wl[order], vec[order]
+    seg = np.searchsorted(term_user, np.arange(n_users + 1))
+    counts = np.diff(seg)
+    short = c.short_before.copy()
+    long = c.long_before.copy()
+    for m in np.unique(counts[counts > 0]).tolist():
+        us = np.flatnonzero(counts == m)
+        idx = seg[us][:, None] + np.arange(m)
+        w = np.stack([term_ws[idx], term_wl[idx]], axis=1)
+        d = w @ vec[idx].astype(np.float64)
+        short[us] += d[:, 0]
+        long[us] += d[:, 1]
+    return short, long
 
 
 def _apply_categories(
