@@ -129,41 +129,43 @@ def _sums(ea: EventArrays, c: Contributions) -> tuple[F64, F64]:
     Σ_events w·(item vector + weighted text vector), as Σ over the user's distinct items of
     (Σ w)·item vector for the events without text (a user's events repeat items: view,
     click, purchase) plus w·(its own vector, :meth:`Contributions.vectors`) per event with
-    text. Terms are grouped by user and users with the same
-    number of terms go through one ``(G, 2, m) @ (G, m, dim)`` product, in float64.
+    text. The terms are ordered by (the user's number of terms, user), so the users with
+    ``m`` terms are one contiguous block: one ``(G, 2, m) @ (G, m, dim)`` product, float64.
     """
     n_users = ea.n_users
     plain = (c.rows >= 0) & ~c.has_text
     span = max(len(c.item_vectors), 1)
     keys, inv = unique_inverse(ea.user[plain] * span + c.rows[plain], n_users * span)
-    term_user = keys // span
-    term_ws = np.bincount(inv, weights=c.short[plain], minlength=len(keys))
-    term_wl = np.bincount(inv, weights=c.long[plain], minlength=len(keys))
-    term_vec: list[F32] = [c.item_vectors[keys % span]]
     text = np.flatnonzero(c.has_text)
-    if len(text):  # the event's own vector, exactly as drift sees it (c.vectors)
-        term_user = np.concatenate([term_user, ea.user[text]])
-        term_ws = np.concatenate([term_ws, c.short[text]])
-        term_wl = np.concatenate([term_wl, c.long[text]])
-        rows = c.rows[text]
-        x = c.item_vectors[np.where(rows >= 0, rows, 0)]
-        x[rows < 0] = 0.0
-        x += c.text_vectors[text]
-        term_vec.append(x)
-    vec = np.concatenate(term_vec) if len(term_vec) > 1 else term_vec[0]
-    order = np.argsort(term_user, kind="stable")
-    term_user, term_ws, term_wl, vec = term_user[order], term_ws[order], term_wl[order], vec[order]
-    seg = np.searchsorted(term_user, np.arange(n_users + 1))
-    counts = np.diff(seg)
+    term_user = np.concatenate([keys // span, ea.user[text]])
+    term_row = np.concatenate([keys % span, c.rows[text]])
+    term_ws = np.concatenate([np.bincount(inv, c.short[plain], len(keys)), c.short[text]])
+    term_wl = np.concatenate([np.bincount(inv, c.long[plain], len(keys)), c.long[text]])
+    counts = np.bincount(term_user, minlength=n_users)
+    order = np.lexsort((term_user, counts[term_user]))
+    rows = term_row[order]
+    vec = c.item_vectors[np.where(rows >= 0, rows, 0)].astype(np.float64)
+    vec[rows < 0] = 0.0
+    if len(text):  # text terms come after the item terms: their positions in ``order``
+        at = np.flatnonzero(order >= len(keys))
+        ev = text[order[at] - len(keys)]
+        x = c.item_vectors[np.where(c.rows[ev] >= 0, c.rows[ev], 0)]
+        x[c.rows[ev] < 0] = 0.0
+        x += c.text_vectors[ev]  # in float32, as drift's :meth:`Contributions.vectors`
+        vec[at] = x
+    ws, wl, users = term_ws[order], term_wl[order], term_user[order]
     short = c.short_before.copy()
     long = c.long_before.copy()
-    for m in np.unique(counts[counts > 0]).tolist():
-        us = np.flatnonzero(counts == m)
-        idx = seg[us][:, None] + np.arange(m)
-        w = np.stack([term_ws[idx], term_wl[idx]], axis=1)
-        d = w @ vec[idx].astype(np.float64)
+    dim = vec.shape[1]
+    pos = 0
+    for m, g in zip(*np.unique(counts[counts > 0], return_counts=True), strict=True):
+        end = pos + int(m) * int(g)
+        w = np.stack([ws[pos:end].reshape(g, m), wl[pos:end].reshape(g, m)], axis=1)
+        d = w @ vec[pos:end].reshape(g, m, dim)
+        us = users[pos:end:m]
         short[us] += d[:, 0]
         long[us] += d[:, 1]
+        pos = end
     return short, long
 
 
