@@ -50,12 +50,16 @@ class DecayParams:
 
     short_half_life_ms: int = HOUR_MS
     long_half_life_ms: int = 30 * DAY_MS
-    rebase_exponent: float = 60.0
-    """Stored sums are rebased when an event's growth factor would exceed 2**rebase_exponent."""
+    rebase_exponent: float = 240.0
+    """Stored sums are rebased when an event's growth factor would exceed 2**rebase_exponent.
+
+    Rebasing changes no value but rescales each of the user's category sums, so rarer is
+    cheaper; squared sums (norms, dot products) stay below 2**(2·240 + 20), far from
+    float64's 2**1023, hence the bound of 300."""
 
     def __post_init__(self) -> None:
         _check(0 < self.short_half_life_ms <= self.long_half_life_ms, "decay: 0 < short <= long")
-        _check(1.0 <= self.rebase_exponent <= 500.0, "decay.rebase_exponent in [1, 500]")
+        _check(1.0 <= self.rebase_exponent <= 300.0, "decay.rebase_exponent in [1, 300]")
 
 
 @dataclass(frozen=True, slots=True)
