@@ -138,6 +138,7 @@ class ItemIndex:
         ivf = faiss.IndexIVFFlat(quantizer, cat.dim, nlist, faiss.METRIC_INNER_PRODUCT)
         ivf.cp.seed = self.seed
         ivf.cp.max_points_per_centroid = 64  # a sample: training stays well under a second
+        ivf.cp.min_points_per_centroid = 1  # small catalogs (tests): no warning, still fine
         ivf.train(vecs)
         ivf.add_with_ids(vecs, rows)
         ivf.nprobe = min(self.nprobe, nlist)

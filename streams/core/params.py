@@ -151,6 +151,11 @@ class RecommendParams:
     recent_items: int = 10
     recent_position_decay: float = 0.85
     semantic_candidates: int = 100
+    index_min_items: int = 20_000
+    """From this many recommendable items on, semantic candidates come from an inverted-file
+    index (:mod:`state.item_index`, approximate) instead of an exact pass over the catalog."""
+    index_nprobe: int = 16
+    """Lists of the inverted file scanned per query (more: better recall, slower)."""
     category_candidates: int = 50
     trending_candidates: int = 50
     level_weights: tuple[float, ...] = (1.0, 2.0, 3.0)
@@ -167,6 +172,7 @@ class RecommendParams:
         _check(1 <= self.k <= 1000 and 0.0 <= self.alpha <= 1.0, "recommend: k, alpha")
         _check(self.recent_items >= 1 and 0.0 < self.recent_position_decay <= 1.0, "recent")
         _check(len(self.level_weights) >= 1, "recommend.level_weights must not be empty")
+        _check(self.index_min_items >= 1 and self.index_nprobe >= 1, "recommend: index knobs")
         _check(all(w >= 0.0 for w in self.level_weights), "recommend.level_weights >= 0")
         _check(self.diversity in ("none", "category_cap", "mmr"), "recommend.diversity")
         _check(self.category_cap >= 1 and 0.0 <= self.mmr_lambda <= 1.0, "diversity knobs")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +24,7 @@ from state.signals import Signals
 from streams.core.params import EngineParams
 from streams.core.views import GroupViews
 
-__all__ = ["Scored", "score_candidates"]
+__all__ = ["Scored", "Semantic", "exact_semantic", "indexed_semantic", "score_candidates"]
 
 F64 = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
@@ -72,15 +73,42 @@ def _covis(v: GroupViews, signals: Signals, n: int, ok: B, beta: float) -> tuple
     return keys[keep], score[keep], best[keep]
 
 
-def _semantic(sem: F32, ok: B, k: int) -> tuple[I64, F64]:
-    """``(keys of each user's k nearest recommendable rows, each user's best similarity)``.
+@dataclass(frozen=True, slots=True)
+class Semantic:
+    """The similarities of a group's θ to the catalog: every row (exact), or each user's
+    nearest rows from :class:`state.item_index.ItemIndex` (large catalogs)."""
+
+    keys: I64
+    """``user · n + row`` of each user's semantic candidates."""
+    best: F64
+    """Each user's largest similarity to a recommendable row (``0``: none)."""
+    theta: F32
+    matrix: F32
+    dense: F32 | None = None
+    """``(C, n)``: every similarity (the exact path), or ``None``."""
+
+    def at(self, user: I64, row: I64, keys: I64) -> F64:
+        """θ_user · v_row for candidate ``keys`` (ascending, so grouped by user)."""
+        if self.dense is not None:  # float32 products widened: exact, order kept
+            return self.dense.reshape(-1)[keys].astype(np.float64)
+        out = np.empty(len(keys))
+        seg = np.searchsorted(user, np.arange(len(self.theta) + 1)).tolist()
+        for u, (a, b) in enumerate(pairwise(seg)):
+            if b > a:
+                out[a:b] = self.matrix[row[a:b]] @ self.theta[u]
+        return out
+
+
+def exact_semantic(theta: F32, matrix: F32, ok: B, k: int) -> Semantic:
+    """:class:`Semantic` from every similarity: each user's ``k`` nearest recommendable rows.
 
     On the float32 similarities themselves: widening to float64 is exact and keeps the order.
     """
+    sem = theta @ matrix.T
     c, n = sem.shape
     rows = np.flatnonzero(ok)
     if len(rows) == 0:
-        return np.zeros(0, np.int64), np.zeros(c)
+        return Semantic(np.zeros(0, np.int64), np.zeros(c), theta, matrix, sem)
     vals = sem if len(rows) == n else sem[:, rows]
     k = min(k, len(rows))
     if k < len(rows):
@@ -88,12 +116,21 @@ def _semantic(sem: F32, ok: B, k: int) -> tuple[I64, F64]:
     else:
         top = np.broadcast_to(rows, (c, len(rows)))
     keys = (np.arange(c, dtype=np.int64)[:, None] * n + top).reshape(-1)
-    return keys, vals.max(axis=1).astype(np.float64)
+    return Semantic(keys, vals.max(axis=1).astype(np.float64), theta, matrix, sem)
+
+
+def indexed_semantic(theta: F32, matrix: F32, rows: I64, sims: F32, n: int) -> Semantic:
+    """:class:`Semantic` from an index's answer: ``rows``/``sims`` ``(C, k)``, best first,
+    ``-1`` padded."""
+    valid = rows >= 0
+    keys = (np.arange(len(rows), dtype=np.int64)[:, None] * n + rows)[valid]
+    best = np.where(valid[:, 0], sims[:, 0], 0.0).astype(np.float64) if rows.shape[1] else None
+    return Semantic(np.sort(keys), np.zeros(len(rows)) if best is None else best, theta, matrix)
 
 
 def score_candidates(
     v: GroupViews,
-    sem: F32,
+    sem: Semantic,
     *,
     catalog: Catalog,
     signals: Signals,
@@ -102,12 +139,12 @@ def score_candidates(
     trend_top: I64,
     category_rows: Callable[[int], I64],
 ) -> Scored:
-    """Score every user's candidates (``sem``: ``(C, n)`` similarities to θ)."""
+    """Score every user's candidates (``sem``: their similarities to θ)."""
     rp = params.recommend
-    n, c = len(catalog), sem.shape[0]
+    n, c = len(catalog), len(sem.theta)
     ok = catalog.recommendable()
     c_keys, c_score, c_best = _covis(v, signals, n, ok, params.covis.popularity_exponent)
-    s_keys, sem_max = _semantic(sem, ok, rp.semantic_candidates)
+    s_keys, sem_max = sem.keys, sem.best
     users = np.arange(c, dtype=np.int64)
     parts = [c_keys, s_keys, (users[:, None] * n + trend_top).reshape(-1)]
     parts += _category_keys(v.shares, n, category_rows)
@@ -128,7 +165,7 @@ def score_candidates(
         top = c_max[user]
         covis_x = np.where(top > 0.0, np.maximum(covis_x, 0.0) / np.where(top > 0, top, 1.0), 0.0)
     s_top = sem_max[user]
-    sem_x = np.maximum(sem.reshape(-1)[keys].astype(np.float64), 0.0)
+    sem_x = np.maximum(sem.at(user, row, keys), 0.0)
     sem_x = np.where(s_top > 0.0, sem_x / np.where(s_top > 0.0, s_top, 1.0), 0.0)
     cat = _category(catalog, v.shares, user, row, rp.level_weights)
     x = np.stack([covis_x, sem_x, cat, trend[row]])

@@ -17,13 +17,14 @@ import numpy as np
 import numpy.typing as npt
 
 from state.catalog import Catalog
+from state.item_index import ItemIndex
 from state.scoring import blend, category_scores, covis_scores, normalise_max
 from state.signals import Signals
 from state.user import UserState
 from streams.core.lists import pick, rec_items
 from streams.core.outputs import Interest, RecItem, Recommendation
 from streams.core.params import EngineParams
-from streams.core.ranking import score_candidates
+from streams.core.ranking import Semantic, exact_semantic, indexed_semantic, score_candidates
 from streams.core.views import group_views
 
 __all__ = ["Recommender", "UserView"]
@@ -64,6 +65,9 @@ class Recommender:
             params.weights.semantic,
             params.weights.category,
             params.weights.trending,
+        )
+        self.index = ItemIndex(
+            catalog, min_rows=params.recommend.index_min_items, nprobe=params.recommend.index_nprobe
         )
 
     def view(self, st: UserState) -> UserView:
@@ -155,7 +159,7 @@ class Recommender:
                 if n:
                     scored = score_candidates(
                         v,
-                        v.theta @ mat.T,
+                        self._semantic(v.theta, mat, ok),
                         catalog=self.catalog,
                         signals=self.signals,
                         params=self.params,
@@ -181,6 +185,15 @@ class Recommender:
                     out.append(Recommendation(uid, t, lists[j], interests[j]))
                     j += 1
         return out
+
+    def _semantic(self, theta: F32, mat: F32, ok: npt.NDArray[np.bool_]) -> Semantic:
+        """Each user's semantic candidates: exact below ``index_min_items`` recommendable
+        items, from the inverted-file index above."""
+        k = self.params.recommend.semantic_candidates
+        if int(ok.sum()) < self.index.min_rows:
+            return exact_semantic(theta, mat, ok, k)
+        rows, sims = self.index.search(theta, k)
+        return indexed_semantic(theta, mat, rows, sims, len(self.catalog))
 
     def _category_rows(
         self, node: int, cache: dict[int, I64], ok: npt.NDArray[np.bool_], pop: F64
