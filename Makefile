@@ -60,12 +60,14 @@ bench: install ## Benchmarks, short runs (each prints one JSON line of figures)
 	$(PY) bench/replay.py
 	$(PY) bench/encoder.py --quick
 	$(PY) bench/pipeline.py --quick
+	$(PY) bench/item_index.py
 
 bench-full: install ## Benchmarks at full size (a 100k-item catalog: long on a CPU)
 	bash deploy/kafka/kafka.sh fetch
 	$(PY) bench/replay.py
 	$(PY) bench/encoder.py
 	$(PY) bench/pipeline.py
+	$(PY) bench/item_index.py --items 100000 --users 20000
 
 clean: ## Remove the venv and caches (not the Kafka jar cache)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
