@@ -113,7 +113,11 @@ def apply_interests(
     c: Contributions,
     params: EngineParams,
 ) -> None:
-    """Add the contributions to each user's vectors and category sums (mutates ``states``)."""
+    """Add the contributions to each user's vectors and category sums (mutates ``states``).
+
+    Consumes ``c``: its before-sums are updated in place into the sums after the batch (the
+    last reader of the before-sums, drift detection, runs first).
+    """
     short, long = _sums(ea, c)
     for st, s_row, l_row in zip(states, short, long, strict=True):
         st.short = s_row.copy()  # own arrays: a view would keep the whole batch's matrix alive
@@ -154,8 +158,7 @@ def _sums(ea: EventArrays, c: Contributions) -> tuple[F64, F64]:
         x += c.text_vectors[ev]  # in float32, as drift's :meth:`Contributions.vectors`
         vec[at] = x
     ws, wl, users = term_ws[order], term_wl[order], term_user[order]
-    short = c.short_before.copy()
-    long = c.long_before.copy()
+    short, long = c.short_before, c.long_before  # consumed: they become the sums after
     dim = vec.shape[1]
     pos = 0
     for m, g in zip(*np.unique(counts[counts > 0], return_counts=True), strict=True):
