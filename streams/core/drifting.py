@@ -74,7 +74,7 @@ def _top(names: list[str], masses: dict[int, float], n: int, floor: float) -> tu
 def _exact_cosine(c: Contributions, ea: EventArrays, u: int, i: int) -> float:
     """cos(short, long) after event ``i`` (user ``u``), on the full vectors."""
     a = int(ea.seg[u])
-    x = c.vectors(a, i + 1)
+    x = c.vectors(slice(a, i + 1))
     s = c.short_before[u] + c.short[a : i + 1] @ x
     lv = c.long_before[u] + c.long[a : i + 1] @ x
     norm = float(np.linalg.norm(s) * np.linalg.norm(lv))

@@ -49,12 +49,12 @@ class Contributions:
     watermark: I64
     """Each user's newest event time after the batch."""
 
-    def vectors(self, a: int, b: int) -> F32:
-        """``(b - a, dim)``: the vectors of events ``a:b`` (item vector + weighted text)."""
-        rows = self.rows[a:b]
+    def vectors(self, events: slice | I64) -> F32:
+        """The vectors of ``events`` (a slice or positions): item vector + weighted text."""
+        rows = self.rows[events]
         out = self.item_vectors[np.where(rows >= 0, rows, 0)]
         out[rows < 0] = 0.0
-        out += self.text_vectors[a:b]
+        out += self.text_vectors[events]
         return out
 
 
@@ -152,11 +152,7 @@ def _sums(ea: EventArrays, c: Contributions) -> tuple[F64, F64]:
     vec[rows < 0] = 0.0
     if len(text):  # text terms come after the item terms: their positions in ``order``
         at = np.flatnonzero(order >= len(keys))
-        ev = text[order[at] - len(keys)]
-        x = c.item_vectors[np.where(c.rows[ev] >= 0, c.rows[ev], 0)]
-        x[c.rows[ev] < 0] = 0.0
-        x += c.text_vectors[ev]  # in float32, as drift's :meth:`Contributions.vectors`
-        vec[at] = x
+        vec[at] = c.vectors(text[order[at] - len(keys)])  # float32, exactly as drift sees it
     ws, wl, users = term_ws[order], term_wl[order], term_user[order]
     short, long = c.short_before, c.long_before  # consumed: they become the sums after
     dim = vec.shape[1]
