@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from state.categories import CategoryIndex, category_nodes
 from state.errors import CatalogError
+from state.kernels import top_k_columns
 
 __all__ = ["SKETCH_DIM", "Catalog", "projection"]
 
@@ -214,21 +215,20 @@ class Catalog:
         return out
 
     def nearest(self, queries: F32, k: int, mask: B | None = None) -> tuple[I64, F32]:
-        """The ``k`` rows of largest dot product with each query (exact), best first.
+        """The ``k`` rows of largest dot product with each query (exact), best first; ties by
+        the smaller row.
 
-        Rows outside ``mask`` (default: :meth:`recommendable`) get ``-inf`` and come last.
-        Returns ``(rows (q, k'), scores (q, k'))`` with ``k' = min(k, len(self))``.
+        Only rows in ``mask`` (default: :meth:`recommendable`) are scored; when they are fewer
+        than ``k``, rows outside it follow with ``-inf`` (smallest rows first). Returns
+        ``(rows (q, k'), scores (q, k'))`` with ``k' = min(k, len(self))``.
         """
         n = len(self.ids)
         q = np.asarray(queries, np.float32).reshape(-1, self.dim)
         k = min(k, n)
-        if k == 0:
-            return np.zeros((len(q), 0), np.int64), np.zeros((len(q), 0), np.float32)
-        scores = q @ self.matrix().T
-        ok = self.recommendable() if mask is None else mask
-        scores[:, ~ok] = -np.inf
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        top = np.take_along_axis(scores, part, axis=1)
-        order = np.argsort(-top, axis=1, kind="stable")
-        rows = np.take_along_axis(part, order, axis=1).astype(np.int64)
-        return rows, np.take_along_axis(top, order, axis=1)
+        ok = self.recommendable() if mask is None else mask[:n]
+        rows = np.flatnonzero(ok)
+        top_rows, top = top_k_columns(q @ self.matrix()[rows].T, rows, k)
+        short = k - min(k, len(rows))
+        if short:
+            top_rows[:, k - short :] = np.flatnonzero(~ok)[:short]
+        return top_rows, top

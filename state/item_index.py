@@ -35,27 +35,15 @@ I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
 
 
-def _top(scores: F32, rows: I64, k: int) -> tuple[I64, F32]:
-    """Per query, the ``k`` best of ``scores`` (columns named by ``rows``), best first;
-    ties by the smaller row. Padded with ``-1`` / ``-inf``."""
-    q, m = scores.shape
-    out_rows = np.full((q, k), -1, np.int64)
-    out = np.full((q, k), -np.inf, np.float32)
-    if m == 0 or k == 0:
-        return out_rows, out
-    kk = min(k, m)
-    part = (
-        np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
-        if kk < m
-        else np.tile(np.arange(m), (q, 1))
-    )
-    top = np.take_along_axis(scores, part, axis=1)
-    r = rows[part]
-    order = np.lexsort((r, -top), axis=1)
-    out_rows[:, :kk] = np.take_along_axis(r, order, axis=1)
-    out[:, :kk] = np.take_along_axis(top, order, axis=1)
-    out_rows[~np.isfinite(out)] = -1
-    return out_rows, out
+def _nearest(catalog: Catalog, q: F32, k: int, mask: B) -> tuple[I64, F32]:
+    """:meth:`Catalog.nearest` over ``mask`` as ``(q, k)``, padded with ``-1`` / ``-inf``."""
+    rows = np.full((len(q), k), -1, np.int64)
+    scores = np.full((len(q), k), -np.inf, np.float32)
+    found, sims = catalog.nearest(q, k, mask)
+    hit = np.isfinite(sims)
+    rows[:, : found.shape[1]] = np.where(hit, found, -1)
+    scores[:, : found.shape[1]] = sims
+    return rows, scores
 
 
 class ItemIndex:
@@ -95,8 +83,7 @@ class ItemIndex:
         ok = cat.recommendable()
         if int(ok.sum()) < self.min_rows:
             self._ivf = None
-            rows = np.flatnonzero(ok)
-            return _top(q @ cat.matrix()[rows].T, rows, k)
+            return _nearest(cat, q, k, ok)
         fresh = ok & (cat.row_version[: len(ok)] > self._built_at)
         n_fresh = int(fresh.sum())
         if self._ivf is None or n_fresh > self.rebuild_fraction * max(self._indexed, 1):
@@ -106,8 +93,7 @@ class ItemIndex:
         ivf_rows, ivf_scores = self._ivf_search(q, k, ok)
         if n_fresh == 0:
             return ivf_rows, ivf_scores
-        rows = np.flatnonzero(fresh)
-        f_rows, f_scores = _top(q @ cat.matrix()[rows].T, rows, k)
+        f_rows, f_scores = _nearest(cat, q, k, fresh)
         both_rows = np.concatenate([ivf_rows, f_rows], axis=1)
         both = np.concatenate([ivf_scores, f_scores], axis=1)
         best = np.lexsort((both_rows, -both), axis=1)[:, :k]

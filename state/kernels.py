@@ -23,7 +23,14 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["descending_within", "first_argmax", "sorted_unique", "top_within", "unique_inverse"]
+__all__ = [
+    "descending_within",
+    "first_argmax",
+    "sorted_unique",
+    "top_k_columns",
+    "top_within",
+    "unique_inverse",
+]
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -138,3 +145,30 @@ def top_within(
     bounds = np.searchsorted(head, seg)
     out: I64 = head[descending_within(value[head], bounds)]
     return out, bounds
+
+
+def top_k_columns(
+    scores: npt.NDArray[np.float32], names: I64, k: int
+) -> tuple[I64, npt.NDArray[np.float32]]:
+    """Per row of ``scores``, its ``k`` largest columns as ``names``, best first, ties by the
+    smaller name; padded with ``-1`` / ``-inf`` when there are fewer than ``k`` columns.
+
+    Returns ``(names (q, k), scores (q, k))``.
+    """
+    q, m = scores.shape
+    out_names = np.full((q, k), -1, np.int64)
+    out = np.full((q, k), -np.inf, np.float32)
+    if m == 0 or k == 0:
+        return out_names, out
+    kk = min(k, m)
+    part = (
+        np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+        if kk < m
+        else np.broadcast_to(np.arange(m), (q, m))
+    )
+    top = np.take_along_axis(scores, part, axis=1)
+    chosen = names[part]
+    order = np.lexsort((chosen, -top), axis=1)
+    out_names[:, :kk] = np.take_along_axis(chosen, order, axis=1)
+    out[:, :kk] = np.take_along_axis(top, order, axis=1)
+    return out_names, out
