@@ -28,7 +28,6 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -49,21 +48,11 @@ from streams.kafka.signals_codec import encode_deltas, split_deltas
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 
-__all__ = ["Outbound", "WorkerRuntime"]
+__all__ = ["WorkerRuntime"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_PAIRS_PER_RECORD = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class Outbound:
-    """One record to publish (logical topic name, without prefix)."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: list[tuple[str, bytes]] | None = None
 
 
 @lru_cache(maxsize=1 << 17)
@@ -205,7 +194,7 @@ class WorkerRuntime:
         out = list(moves)
         for result in results:
             out += self._outbound(result, keys)
-        await self._publish(out)
+        await self._send(out)
         t3 = time.perf_counter()
         stages.labels("publish").observe(t3 - t2)
         await self._write_states(stage.changes(), owner)
@@ -232,9 +221,19 @@ class WorkerRuntime:
         prefix = self.settings.topic_prefix
         return topic[len(prefix) :] if prefix and topic.startswith(prefix) else topic
 
-    def _route(self, events: Sequence[Any]) -> tuple[list[Any], list[Outbound], Counter[str]]:
+    def _out(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> OutRecord:
+        """A record for the logical ``topic`` (the settings add the prefix)."""
+        return OutRecord(self.settings.topic(topic), key, value, None, headers)
+
+    def _route(self, events: Sequence[Any]) -> tuple[list[Any], list[OutRecord], Counter[str]]:
         keep: list[Any] = []
-        moves: list[Outbound] = []
+        moves: list[OutRecord] = []
         types: Counter[str] = Counter()
         for ev in events:
             value = ev.value if isinstance(ev.value, bytes) else b""
@@ -248,7 +247,7 @@ class WorkerRuntime:
                 keep.append(ev)
                 types[kind] += 1
             else:
-                moves.append(Outbound(self._logical(ev.message.topic), ukey, value))
+                moves.append(OutRecord(ev.message.topic, ukey, value))  # same topic, keyed
         return keep, moves, types
 
     def _run_engine(
@@ -286,15 +285,15 @@ class WorkerRuntime:
 
     def _outbound(
         self, result: BatchResult, keys: dict[tuple[str, int, int], bytes | None]
-    ) -> list[Outbound]:
-        out: list[Outbound] = []
+    ) -> list[OutRecord]:
+        out: list[OutRecord] = []
         for rec in result.recommendations:
             body = rec.to_json()
-            out.append(Outbound("recommendations", rec.user_id.encode(), body))
+            out.append(self._out("recommendations", rec.user_id.encode(), body))
             self._remember(rec.user_id, body)
             self.dirty.add(rec.user_id)
         out.extend(
-            Outbound("interest-drift", a.user_id.encode(), a.to_json()) for a in result.alerts
+            self._out("interest-drift", a.user_id.encode(), a.to_json()) for a in result.alerts
         )
         letters = [
             self._dead_letter(
@@ -311,13 +310,13 @@ class WorkerRuntime:
             for r in result.rejections
         ]
         letters += self._poison
-        out.extend(Outbound("events.dlq", d.key, d.to_json(), d.headers()) for d in letters)
+        out.extend(self._out("events.dlq", d.key, d.to_json(), d.headers()) for d in letters)
         out.extend(
-            Outbound("items", it.item_id.encode(), it.to_json()) for it in result.item_upserts
+            self._out("items", it.item_id.encode(), it.to_json()) for it in result.item_upserts
         )
         if len(result.signal_deltas):
             parts = split_deltas(result.signal_deltas, MAX_PAIRS_PER_RECORD)
-            out.extend(Outbound("signals", None, encode_deltas(p)) for p in parts)
+            out.extend(self._out("signals", None, encode_deltas(p)) for p in parts)
         return out
 
     async def publish_rejections(self, rejections: Sequence[Any]) -> None:
@@ -328,8 +327,8 @@ class WorkerRuntime:
             )
             for r in rejections
         ]
-        await self._publish(
-            [Outbound("events.dlq", d.key, d.to_json(), d.headers()) for d in letters]
+        await self._send(
+            [self._out("events.dlq", d.key, d.to_json(), d.headers()) for d in letters]
         )
         for r in rejections:
             self.metrics.rejected.labels(r.reason).inc()
@@ -362,15 +361,16 @@ class WorkerRuntime:
             prefetched = {u: v for u in mine if (v := table.get(u.encode())) is not None}
             stage = BatchStage(prefetched)
             recs = await self.in_engine(self._recommend, stage, sorted(prefetched))
-            out = []
+            changed = {}
             for rec in recs:
                 body = rec.to_json()
                 if body != self.published.get(rec.user_id):
-                    out.append(Outbound("recommendations", rec.user_id.encode(), body))
-            await self._publish(out)
+                    changed[rec.user_id] = body
+            out = [self._out("recommendations", u.encode(), b) for u, b in changed.items()]
+            await self._send(out)
             await self.parts.app.producer.flush()
-            for o in out:
-                self._remember(o.key.decode() if o.key else "", o.value)
+            for user, body in changed.items():
+                self._remember(user, body)
             self.dirty.difference_update(users)
             self.metrics.recommendations.inc(len(out))
             if out:
@@ -379,10 +379,6 @@ class WorkerRuntime:
     def _recommend(self, stage: BatchStage, users: list[str]) -> list[Any]:
         self.proxy.stage = stage
         return list(self.engine.recommend(users))
-
-    async def _publish(self, out: list[Outbound]) -> None:
-        topic = self.settings.topic
-        await self._send([OutRecord(topic(o.topic), o.key, o.value, None, o.headers) for o in out])
 
     async def _send(self, records: list[OutRecord]) -> Written:
         """Publish ``records`` and wait for every acknowledgement, retrying the whole set (the
