@@ -101,6 +101,12 @@ def _args() -> argparse.Namespace:
     ap.add_argument(
         "--no-parse-ahead", action="store_true", help="parse in line (no second process)"
     )
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=min(os.cpu_count() or 1, 8),
+        help="processes for the final recommendations (--emit final)",
+    )
     return ap.parse_args()
 
 
@@ -183,6 +189,7 @@ def main() -> None:
             emit=Emit(args.emit),
             batch_size=args.batch_size,
             now_ms=None,
+            jobs=args.jobs,
         )
         if isinstance(events, ParsedBatches):
             events.close()
@@ -203,6 +210,7 @@ def main() -> None:
         "blas_threads": BLAS_THREADS or "default",
         "gc_freeze": not args.no_gc_freeze,
         "parse_ahead": not args.no_parse_ahead,
+        "final_jobs": args.jobs,
     }
     print(json.dumps(figures))
 

@@ -84,12 +84,8 @@ class ItemIndex:
         if int(ok.sum()) < self.min_rows:
             self._ivf = None
             return _nearest(cat, q, k, ok)
-        fresh = ok & (cat.row_version[: len(ok)] > self._built_at)
+        fresh = self._fresh(ok)
         n_fresh = int(fresh.sum())
-        if self._ivf is None or n_fresh > self.rebuild_fraction * max(self._indexed, 1):
-            self._build(ok)
-            fresh[:] = False
-            n_fresh = 0
         ivf_rows, ivf_scores = self._ivf_search(q, k, ok)
         if n_fresh == 0:
             return ivf_rows, ivf_scores
@@ -98,6 +94,21 @@ class ItemIndex:
         both = np.concatenate([ivf_scores, f_scores], axis=1)
         best = np.lexsort((both_rows, -both), axis=1)[:, :k]
         return np.take_along_axis(both_rows, best, axis=1), np.take_along_axis(both, best, axis=1)
+
+    def prepare(self) -> None:
+        """Build (or rebuild) the index now if the next search would (e.g. before forking
+        processes that search it)."""
+        ok = self.catalog.recommendable()
+        if int(ok.sum()) >= self.min_rows:
+            self._fresh(ok)
+
+    def _fresh(self, ok: B) -> B:
+        """The recommendable rows changed since the build, after (re)building when needed."""
+        fresh = ok & (self.catalog.row_version[: len(ok)] > self._built_at)
+        if self._ivf is None or int(fresh.sum()) > self.rebuild_fraction * max(self._indexed, 1):
+            self._build(ok)
+            fresh[:] = False
+        return fresh
 
     def _ivf_search(self, q: F32, k: int, ok: B) -> tuple[I64, F32]:
         """The index's answer, without rows that changed or left since it was built."""

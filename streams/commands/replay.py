@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from encoders.protocol import TextEncoder
 from streams.clock import SystemClock
+from streams.commands.final_recs import write_final
 from streams.core.config import load_params
 from streams.core.engine import Engine, ParsedEvents
 from streams.core.messages import Message
@@ -80,11 +81,13 @@ def run_replay(
     batch_size: int = 8192,
     now_ms: int | None = None,
     progress: Callable[[int], None] | None = None,
+    jobs: int = 1,
 ) -> ReplayStats:
     """Replay into ``engine``; write recommendations, alerts and rejections as JSON lines.
 
     ``events`` may be :class:`~streams.datasets.parse_ahead.ParsedBatches` (parsed in a
     child process, with ``batch_size`` lines per batch); the results are the same.
+    ``jobs``: processes for the final recommendations (:mod:`streams.commands.final_recs`).
     """
     stats = ReplayStats()
     for item_chunk in _batches(items, batch_size):
@@ -118,11 +121,7 @@ def run_replay(
         if progress is not None:
             progress(len(chunk))
     if not updates:
-        users: Sequence[str] = sorted(engine.users.user_ids())
-        for c0 in range(0, len(users), 4096):
-            recs = engine.recommend(users[c0 : c0 + 4096])
-            out.writelines(rec.to_json() + b"\n" for rec in recs)
-            stats.recommendations += len(recs)
+        stats.recommendations += write_final(engine, out, jobs=jobs)
     stats.seconds = time.perf_counter() - start
     return stats
 
@@ -162,6 +161,10 @@ def replay(
         bool,
         typer.Option(help="Read and validate the events file in a second process (2+ cores)."),
     ] = (os.cpu_count() or 1) > 1,
+    jobs: Annotated[
+        int,
+        typer.Option(min=1, help="Processes for the final recommendations (--emit final)."),
+    ] = min(os.cpu_count() or 1, 8),
 ) -> None:
     """Replay item and event files through the engine; write recommendations and alerts."""
     params: EngineParams = load_params(config)
@@ -199,6 +202,7 @@ def replay(
             batch_size=batch_size,
             now_ms=now,
             progress=lambda n: bar.advance(task, n),
+            jobs=jobs,
         )
     rejected = sum(stats.rejected.values())
     err.print(

@@ -269,6 +269,11 @@ class Engine:
         ]
         return self._recommender.recommend(states, user_ids, ts)
 
+    def prepare_recommend(self) -> None:
+        """Build the shared structures :meth:`recommend` needs now (the item index of a
+        large catalog), e.g. before forking processes that recommend."""
+        self._recommender.prepare()
+
     def score_users(self, user_ids: Sequence[str]) -> tuple[list[str], F64]:
         """``(item ids, scores (users, items))`` over the whole catalog (evaluation).
 

@@ -27,13 +27,16 @@ from streams.core.params import EngineParams
 from streams.core.ranking import Semantic, exact_semantic, indexed_semantic, score_candidates
 from streams.core.views import group_views
 
-__all__ = ["Recommender", "UserView"]
+__all__ = ["GROUP_USERS", "Recommender", "UserView"]
 
 F64 = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 
-_CHUNK = 256
+GROUP_USERS = 256
+"""Users ranked together (one matrix product). A user's numbers may depend on the group's
+composition in the last bit (BLAS blocking), so callers that split users and need the same
+bytes cut at multiples of this (:mod:`streams.commands.final_recs`)."""
 _TREND = ("trending",)
 
 
@@ -148,8 +151,8 @@ class Recommender:
         cat_cache: dict[int, I64] = {}
         spelled: dict[int, tuple[str, ...]] = {}
         mat = self.catalog.matrix()
-        for c0 in range(0, len(states), _CHUNK):
-            chunk = states[c0 : c0 + _CHUNK]
+        for c0 in range(0, len(states), GROUP_USERS):
+            chunk = states[c0 : c0 + GROUP_USERS]
             warm = [st for st in chunk if st is not None and st.n_events > 0]
             lists: list[tuple[RecItem, ...]] = [()] * len(warm)
             interests: list[tuple[Interest, ...]] = [()] * len(warm)
@@ -185,6 +188,10 @@ class Recommender:
                     out.append(Recommendation(uid, t, lists[j], interests[j]))
                     j += 1
         return out
+
+    def prepare(self) -> None:
+        """Build what the next :meth:`recommend` would build first (the item index)."""
+        self.index.prepare()
 
     def _semantic(self, theta: F32, mat: F32, ok: npt.NDArray[np.bool_]) -> Semantic:
         """Each user's semantic candidates: exact below ``index_min_items`` recommendable
