@@ -7,9 +7,12 @@ event text once with the real encoder (through a persistent embedding cache with
 
 * ``events_per_s``: ``streams.commands.replay.run_replay`` through a fresh engine (item
   upserts before the clock starts; ``--emit final`` includes the final recommendations,
-  ``--emit updates`` one recommendation per touched user per batch, as the worker does);
+  computed by ``--jobs`` processes as the ``replay`` command does; ``--emit updates`` one
+  recommendation per touched user per batch, as the worker does). The machine is a shared
+  VM whose speed wanders by ±10 % from run to run, so this is the median of ``--repeat``
+  (5) replays, each listed in ``runs_events_per_s``;
 * ``parse_only_events_per_s``: a plain Python loop that reads the file and ``json.loads``
-  each line.
+  each line (run before, between and after the replays; all its runs pooled).
 
 Run conditions, also printed: ``--blas-threads`` (default 1) caps numpy's OpenBLAS pool
 before numpy loads — on a small shared machine its worker threads spin against each other
@@ -32,6 +35,7 @@ import io
 import itertools
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -102,6 +106,12 @@ def _args() -> argparse.Namespace:
         "--no-parse-ahead", action="store_true", help="parse in line (no second process)"
     )
     ap.add_argument(
+        "--repeat",
+        type=int,
+        default=5,
+        help="timed replays (fresh engine each); events_per_s is their median",
+    )
+    ap.add_argument(
         "--jobs",
         type=int,
         default=min(os.cpu_count() or 1, 8),
@@ -150,16 +160,49 @@ def _warm_encoder(items: Path, events: Path, cache_dir: Path | None) -> TextEnco
     return CachedEncoder(inner, memory)
 
 
-def main() -> None:
-    """Run the benchmark and print its JSON line."""
-    args = _args()
-
+def _replay_once(
+    args: argparse.Namespace, items_path: Path, events_path: Path, encoder: TextEncoder
+) -> tuple[float, int, int, int, float]:
+    """One timed replay through a fresh engine: ``(events/s, events, users, items, s)``."""
     from streams.commands.replay import Emit, run_replay
     from streams.core.engine import Engine
     from streams.core.params import EngineParams
     from streams.datasets.files import read_messages
     from streams.datasets.parse_ahead import ParsedBatches
 
+    params = EngineParams()
+    events = (
+        read_messages(events_path)
+        if args.no_parse_ahead
+        else ParsedBatches(events_path, params, args.batch_size)
+    )
+    engine = Engine(params, encoder)
+    if isinstance(events, ParsedBatches) and not events.wait_ready():
+        raise SystemExit("the parse-ahead process did not start")
+    gc.collect()
+    if not args.no_gc_freeze:
+        gc.freeze()
+    stats = run_replay(
+        engine,
+        read_messages(items_path),
+        events,
+        io.BytesIO(),
+        emit=Emit(args.emit),
+        batch_size=args.batch_size,
+        now_ms=None,
+        jobs=args.jobs,
+    )
+    if isinstance(events, ParsedBatches):
+        events.close()
+    if not args.no_gc_freeze:
+        gc.unfreeze()
+    users = len(list(engine.users.user_ids()))
+    return stats.events_per_s, stats.lines, users, len(engine.catalog), stats.seconds
+
+
+def main() -> None:
+    """Run the benchmark and print its JSON line."""
+    args = _args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.items is not None and args.events is not None:
             items_path, events_path = args.items, args.events
@@ -167,46 +210,30 @@ def main() -> None:
             items_path, events_path = _dataset(args.users, args.n_items, args.seed, Path(tmp))
         if args.limit:
             events_path = _head(events_path, args.limit, Path(tmp) / "head.jsonl")
-        params = EngineParams()
-        events = (
-            read_messages(events_path)
-            if args.no_parse_ahead
-            else ParsedBatches(events_path, params, args.batch_size)
-        )
         encoder = _warm_encoder(items_path, events_path, args.cache_dir)
-        lines, parse_s = _parse_only(events_path)
-        engine = Engine(params, encoder)
-        if isinstance(events, ParsedBatches) and not events.wait_ready():
-            raise SystemExit("the parse-ahead process did not start")
-        gc.collect()
-        if not args.no_gc_freeze:
-            gc.freeze()
-        stats = run_replay(
-            engine,
-            read_messages(items_path),
-            events,
-            io.BytesIO(),
-            emit=Emit(args.emit),
-            batch_size=args.batch_size,
-            now_ms=None,
-            jobs=args.jobs,
-        )
-        if isinstance(events, ParsedBatches):
-            events.close()
-        if not args.no_gc_freeze:
-            gc.unfreeze()
-        lines2, parse_s2 = _parse_only(events_path)
-    parse_eps = (lines + lines2) / (parse_s + parse_s2)
+        lines, parse_s = 0, 0.0
+        runs = []
+        for _ in range(args.repeat):  # parse-only and replay alternate: same conditions
+            n, s = _parse_only(events_path)
+            lines, parse_s = lines + n, parse_s + s
+            runs.append(_replay_once(args, items_path, events_path, encoder))
+        n, s = _parse_only(events_path)
+        lines, parse_s = lines + n, parse_s + s
+    parse_eps = lines / parse_s
+    eps = [r[0] for r in runs]
+    median = statistics.median(eps)
+    _, events, users, items, _ = runs[0]
     figures = {
-        "events_per_s": round(stats.events_per_s, 1),
+        "events_per_s": round(median, 1),
         "parse_only_events_per_s": round(parse_eps, 1),
-        "ratio": round(stats.events_per_s / parse_eps, 4),
-        "events": stats.lines,
-        "users": len(list(engine.users.user_ids())),
-        "items": len(engine.catalog),
+        "ratio": round(median / parse_eps, 4),
+        "runs_events_per_s": [round(e, 1) for e in eps],
+        "events": events,
+        "users": users,
+        "items": items,
         "emit": args.emit,
         "batch_size": args.batch_size,
-        "seconds": round(stats.seconds, 3),
+        "seconds": [round(r[4], 3) for r in runs],
         "blas_threads": BLAS_THREADS or "default",
         "gc_freeze": not args.no_gc_freeze,
         "parse_ahead": not args.no_parse_ahead,

@@ -39,8 +39,11 @@ class Contributions:
     long: F64
     rows: I64
     """Each event's catalog row (``-1``: none: no item vector)."""
-    text_vectors: F32
-    """``(n, dim)`` with a row per event: ``text_weight`` × its text's vector (zero: none)."""
+    text: I64
+    """Each event's row in :attr:`texts` (``-1``: no text)."""
+    texts: F32
+    """The batch's text vectors (by text row), unweighted."""
+    text_weight: np.float32
     has_text: npt.NDArray[np.bool_]
     item_vectors: F32
     """The catalog's vectors (by row)."""
@@ -50,23 +53,16 @@ class Contributions:
     """Each user's newest event time after the batch."""
 
     def vectors(self, events: slice | I64) -> F32:
-        """The vectors of ``events`` (a slice or positions): item vector + weighted text."""
+        """The vectors of ``events`` (a slice or positions): item vector (zero: none) plus
+        ``text_weight`` × text vector (float32 throughout)."""
         rows = self.rows[events]
         out = self.item_vectors[np.where(rows >= 0, rows, 0)]
         out[rows < 0] = 0.0
-        out += self.text_vectors[events]
+        text = self.text[events]
+        has = text >= 0
+        if has.any():
+            out[has] += self.text_weight * self.texts[text[has]]
         return out
-
-
-def _text_vectors(ea: EventArrays, dim: int, texts: F32, text_weight: float) -> F32:
-    """A row per event with text, ``text_weight`` × its vector; one zero row per other event
-    would cost a batch-sized matrix, so events without text share a broadcast zero row."""
-    has = ea.text >= 0
-    if not has.any():
-        return np.broadcast_to(np.zeros((1, dim), np.float32), (len(ea.text), dim))
-    out = np.zeros((len(ea.text), dim), np.float32)
-    out[has] = np.float32(text_weight) * texts[ea.text[has]]
-    return out
 
 
 def contributions(
@@ -102,8 +98,19 @@ def contributions(
     dt = (ea.ts - ref[ea.user]).astype(np.float64)
     gs = ea.weight * np.exp2(dt / dp.short_half_life_ms)
     gl = ea.weight * np.exp2(dt / dp.long_half_life_ms)
-    tv = _text_vectors(ea, catalog.dim, texts, params.text_weight)
-    return Contributions(gs, gl, ea.row, tv, ea.text >= 0, catalog.vectors, s0, l0, wm)
+    return Contributions(
+        gs,
+        gl,
+        ea.row,
+        ea.text,
+        texts,
+        np.float32(params.text_weight),
+        ea.text >= 0,
+        catalog.vectors,
+        s0,
+        l0,
+        wm,
+    )
 
 
 def apply_interests(
