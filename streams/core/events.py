@@ -34,6 +34,14 @@ class Item:
             deleted=data.get("deleted") is True,
         )
 
+    def __reduce__(self) -> tuple[type[Item], tuple[str, str, str, str, tuple[str, ...], bool]]:
+        """Pickled as its fields (a frozen dataclass's default sets each field by hand: the
+        parse-ahead process sends many)."""
+        return (
+            Item,
+            (self.item_id, self.title, self.description, self.category, self.tags, self.deleted),
+        )
+
     def to_json(self) -> bytes:
         """The item as compact JSON with a stable field order."""
         if self.deleted:
