@@ -97,7 +97,7 @@ def _args() -> argparse.Namespace:
     ap.add_argument("--n-items", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--emit", choices=["final", "updates"], default="final")
-    ap.add_argument("--batch-size", type=int, default=16_384)
+    ap.add_argument("--batch-size", type=int, default=32_768)
     ap.add_argument("--limit", type=int, default=0, help="replay only the first N event lines")
     ap.add_argument("--cache-dir", type=Path, help="persistent embedding cache (RocksDB)")
     ap.add_argument("--blas-threads", type=int, default=1, help="OpenBLAS threads; 0: default")

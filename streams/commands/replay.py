@@ -78,7 +78,7 @@ def run_replay(
     alerts: IO[bytes] | None = None,
     rejections: IO[bytes] | None = None,
     emit: Emit = Emit.FINAL,
-    batch_size: int = 8192,
+    batch_size: int = 32_768,
     now_ms: int | None = None,
     progress: Callable[[int], None] | None = None,
     jobs: int = 1,
@@ -153,7 +153,7 @@ def replay(
     config: Annotated[
         Path | None, typer.Option(exists=True, dir_okay=False, help="Engine params (JSON/TOML).")
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Event lines per batch.")] = 8192,
+    batch_size: Annotated[int, typer.Option(min=1, help="Event lines per batch.")] = 32_768,
     now_ms: Annotated[
         int | None, typer.Option(help="Pin 'now' for the future_ts rule (default: wall clock).")
     ] = None,
