@@ -86,16 +86,25 @@ class Semantic:
     matrix: F32
     dense: F32 | None = None
     """``(C, n)``: every similarity (the exact path), or ``None``."""
+    sims: F64 | None = None
+    """The similarities of :attr:`keys` (the index path: re-scored exactly), or ``None``."""
 
     def at(self, user: I64, row: I64, keys: I64) -> F64:
         """θ_user · v_row for candidate ``keys`` (ascending, so grouped by user)."""
         if self.dense is not None:  # float32 products widened: exact, order kept
             return self.dense.reshape(-1)[keys].astype(np.float64)
         out = np.empty(len(keys))
-        seg = np.searchsorted(user, np.arange(len(self.theta) + 1)).tolist()
+        todo = np.ones(len(keys), np.bool_)
+        if self.sims is not None and len(self.keys):  # the semantic candidates: known
+            pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+            hit = self.keys[pos] == keys
+            out[hit] = self.sims[pos[hit]]
+            todo = ~hit
+        rest = np.flatnonzero(todo)
+        seg = np.searchsorted(user[rest], np.arange(len(self.theta) + 1)).tolist()
         for u, (a, b) in enumerate(pairwise(seg)):
             if b > a:
-                out[a:b] = self.matrix[row[a:b]] @ self.theta[u]
+                out[rest[a:b]] = self.matrix[row[rest[a:b]]] @ self.theta[u]
         return out
 
 
@@ -125,7 +134,14 @@ def indexed_semantic(theta: F32, matrix: F32, rows: I64, sims: F32, n: int) -> S
     valid = rows >= 0
     keys = (np.arange(len(rows), dtype=np.int64)[:, None] * n + rows)[valid]
     best = np.where(valid[:, 0], sims[:, 0], 0.0).astype(np.float64) if rows.shape[1] else None
-    return Semantic(np.sort(keys), np.zeros(len(rows)) if best is None else best, theta, matrix)
+    order = np.argsort(keys)
+    return Semantic(
+        keys[order],
+        np.zeros(len(rows)) if best is None else best,
+        theta,
+        matrix,
+        sims=sims[valid][order].astype(np.float64),
+    )
 
 
 def score_candidates(
