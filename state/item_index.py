@@ -51,6 +51,14 @@ def _nearest(catalog: Catalog, q: F32, k: int, mask: B) -> tuple[I64, F32]:
     return rows, scores
 
 
+def _set_threads(n: int) -> None:
+    """faiss's OpenMP threads (process-wide; set before each use, it is cheap)."""
+    import faiss  # noqa: PLC0415
+
+    if faiss.omp_get_max_threads() != n:
+        faiss.omp_set_num_threads(n)
+
+
 class ItemIndex:
     """Nearest recommendable rows of ``catalog``: exact below ``min_rows``, IVF above."""
 
@@ -62,12 +70,14 @@ class ItemIndex:
         nprobe: int = 16,
         rebuild_fraction: float = 0.1,
         seed: int = 1234,
+        threads: int = 1,
     ) -> None:
         self.catalog = catalog
         self.min_rows = min_rows
         self.nprobe = nprobe
         self.rebuild_fraction = rebuild_fraction
         self.seed = seed
+        self.threads = threads
         self._ivf: Any = None
         self._built_at = -1  # the catalog version the index was built at
         self._indexed = 0
@@ -119,6 +129,7 @@ class ItemIndex:
         """The index's answer, without rows that changed or left since it was built."""
         cat = self.catalog
         slack = k + min(k, 16)
+        _set_threads(self.threads)
         _, rows = self._ivf.search(q, slack)
         rows = rows.astype(np.int64)
         valid = rows >= 0
@@ -136,6 +147,7 @@ class ItemIndex:
     def _build(self, ok: B) -> None:
         import faiss  # noqa: PLC0415 - only catalogs above min_rows load it
 
+        _set_threads(self.threads)
         cat = self.catalog
         rows = np.flatnonzero(ok)
         vecs = np.ascontiguousarray(cat.matrix()[rows], np.float32)

@@ -48,14 +48,9 @@ def _write(engine: Engine, users: Sequence[str], out: IO[bytes]) -> None:
 def _child(engine: Engine, users: Sequence[str], path: Path) -> None:
     """In a forked child: one part, to ``path``. The item index (faiss) runs single-threaded:
     an OpenMP pool the parent started does not survive a fork."""
-    _single_threaded_index()
+    engine.limit_threads(1)
     with path.open("wb") as f:
         _write(engine, users, f)
-
-
-def _single_threaded_index() -> None:
-    if "faiss" in sys.modules:
-        sys.modules["faiss"].omp_set_num_threads(1)
 
 
 def write_final(engine: Engine, out: IO[bytes], *, jobs: int = 1) -> int:

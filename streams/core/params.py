@@ -156,6 +156,10 @@ class RecommendParams:
     index (:mod:`state.item_index`, approximate) instead of an exact pass over the catalog."""
     index_nprobe: int = 16
     """Lists of the inverted file scanned per query (more: better recall, slower)."""
+    index_threads: int = 1
+    """Threads of the index's searches and builds (faiss OpenMP). One: the engine is one
+    thread by design, and spinning OpenMP workers on a busy machine take the cores that the
+    worker's event loop and the broker need; scale with partitions and processes."""
     category_candidates: int = 50
     trending_candidates: int = 50
     level_weights: tuple[float, ...] = (1.0, 2.0, 3.0)
@@ -172,7 +176,10 @@ class RecommendParams:
         _check(1 <= self.k <= 1000 and 0.0 <= self.alpha <= 1.0, "recommend: k, alpha")
         _check(self.recent_items >= 1 and 0.0 < self.recent_position_decay <= 1.0, "recent")
         _check(len(self.level_weights) >= 1, "recommend.level_weights must not be empty")
-        _check(self.index_min_items >= 1 and self.index_nprobe >= 1, "recommend: index knobs")
+        _check(
+            self.index_min_items >= 1 and self.index_nprobe >= 1 and self.index_threads >= 1,
+            "recommend: index knobs",
+        )
         _check(all(w >= 0.0 for w in self.level_weights), "recommend.level_weights >= 0")
         _check(self.diversity in ("none", "category_cap", "mmr"), "recommend.diversity")
         _check(self.category_cap >= 1 and 0.0 <= self.mmr_lambda <= 1.0, "diversity knobs")

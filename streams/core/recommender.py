@@ -70,7 +70,10 @@ class Recommender:
             params.weights.trending,
         )
         self.index = ItemIndex(
-            catalog, min_rows=params.recommend.index_min_items, nprobe=params.recommend.index_nprobe
+            catalog,
+            min_rows=params.recommend.index_min_items,
+            nprobe=params.recommend.index_nprobe,
+            threads=params.recommend.index_threads,
         )
 
     def view(self, st: UserState) -> UserView:

@@ -112,6 +112,8 @@ class _Readers:
     async def until_loaded(self) -> None:
         await self.items.caught_up.wait()
         await self.signals.caught_up.wait()
+        # the item index of a large catalog, built now rather than in the first batch
+        await self.rt.in_engine(self.rt.engine.prepare_recommend)
         log.info(
             "catalog (%d items) and signals loaded; processing events", len(self.rt.engine.catalog)
         )
