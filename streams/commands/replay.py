@@ -8,6 +8,7 @@ The ``future_ts`` rule uses the wall clock, as the worker does (``--now-ms`` pin
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections import Counter
@@ -185,6 +186,9 @@ def replay(
             else read_messages(events)
         )
         engine = Engine(params, _encoder())
+        gc.collect()  # what start-up left (modules, the model) out of the GC's full passes,
+        gc.freeze()  # as the worker does; unfrozen when done, so exit collects it as usual
+        stack.callback(gc.unfreeze)
         total = count_lines(events)
         out_f = stack.enter_context(out.open("wb"))
         alerts_f = stack.enter_context(alerts.open("wb")) if alerts else None
