@@ -139,7 +139,7 @@ class ItemIndex:
         exact = np.empty(safe.shape, np.float32)  # per query: its rows stay in cache
         for i in range(len(q)):
             exact[i] = mat[safe[i]] @ q[i]
-        scores = np.where(valid, exact, -np.inf).astype(np.float32)
+        scores = np.where(valid, exact, np.float32(-np.inf))
         rows = np.where(valid, rows, -1)
         order = np.lexsort((np.where(valid, rows, np.iinfo(np.int64).max), -scores), axis=1)[:, :k]
         return np.take_along_axis(rows, order, axis=1), np.take_along_axis(scores, order, axis=1)

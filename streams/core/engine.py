@@ -276,7 +276,7 @@ class Engine:
 
     def limit_threads(self, n: int) -> None:
         """Use at most ``n`` threads in the item index from now on (e.g. in a forked child)."""
-        self._recommender.index.threads = min(self._recommender.index.threads, n)
+        self._recommender.limit_threads(n)
 
     def score_users(self, user_ids: Sequence[str]) -> tuple[list[str], F64]:
         """``(item ids, scores (users, items))`` over the whole catalog (evaluation).

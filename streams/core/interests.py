@@ -44,7 +44,6 @@ class Contributions:
     texts: F32
     """The batch's text vectors (by text row), unweighted."""
     text_weight: np.float32
-    has_text: npt.NDArray[np.bool_]
     item_vectors: F32
     """The catalog's vectors (by row)."""
     short_before: F64
@@ -105,7 +104,6 @@ def contributions(
         ea.text,
         texts,
         np.float32(params.text_weight),
-        ea.text >= 0,
         catalog.vectors,
         s0,
         l0,
@@ -144,10 +142,11 @@ def _sums(ea: EventArrays, c: Contributions) -> tuple[F64, F64]:
     ``m`` terms are one contiguous block: one ``(G, 2, m) @ (G, m, dim)`` product, float64.
     """
     n_users = ea.n_users
-    plain = (c.rows >= 0) & ~c.has_text
+    has_text = c.text >= 0
+    plain = (c.rows >= 0) & ~has_text
     span = max(len(c.item_vectors), 1)
     keys, inv = unique_inverse(ea.user[plain] * span + c.rows[plain], n_users * span)
-    text = np.flatnonzero(c.has_text)
+    text = np.flatnonzero(has_text)
     term_user = np.concatenate([keys // span, ea.user[text]])
     term_row = np.concatenate([keys % span, c.rows[text]])
     term_ws = np.concatenate([np.bincount(inv, c.short[plain], len(keys)), c.short[text]])

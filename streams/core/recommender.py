@@ -196,6 +196,10 @@ class Recommender:
         """Build what the next :meth:`recommend` would build first (the item index)."""
         self.index.prepare()
 
+    def limit_threads(self, n: int) -> None:
+        """Use at most ``n`` threads in the item index from now on."""
+        self.index.threads = min(self.index.threads, n)
+
     def _semantic(self, theta: F32, mat: F32, ok: npt.NDArray[np.bool_]) -> Semantic:
         """Each user's semantic candidates: exact below ``index_min_items`` recommendable
         items, from the inverted-file index above."""
