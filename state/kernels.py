@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 __all__ = [
     "descending_within",
+    "find_sorted",
     "first_argmax",
     "sorted_unique",
     "top_k_columns",
@@ -38,6 +39,16 @@ F64 = npt.NDArray[np.float64]
 
 _DENSE = 8
 """Values ``0 <= x < bound`` with ``bound <= _DENSE · len(x)`` are marked in a dense table."""
+
+
+def find_sorted(keys: I64, wanted: I64) -> tuple[I64, npt.NDArray[np.bool_]]:
+    """Where each of ``wanted`` is in ascending distinct ``keys``: ``(pos, hit)``; ``pos`` is
+    only meaningful where ``hit`` (elsewhere it is a valid index, clipped)."""
+    if len(keys) == 0:
+        return np.zeros(len(wanted), np.int64), np.zeros(len(wanted), np.bool_)
+    pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    hit: npt.NDArray[np.bool_] = keys[pos] == wanted
+    return pos, hit
 
 
 def sorted_unique(x: I64, bound: int | None = None) -> I64:

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from state.catalog import Catalog
-from state.kernels import first_argmax, sorted_unique, top_within, unique_inverse
+from state.kernels import find_sorted, first_argmax, sorted_unique, top_within, unique_inverse
 from state.scoring import blend, level_mean
 from state.signals import Signals
 from streams.core.params import EngineParams
@@ -95,9 +95,8 @@ class Semantic:
             return self.dense.reshape(-1)[keys].astype(np.float64)
         out = np.empty(len(keys))
         todo = np.ones(len(keys), np.bool_)
-        if self.sims is not None and len(self.keys):  # the semantic candidates: known
-            pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
-            hit = self.keys[pos] == keys
+        if self.sims is not None:  # the semantic candidates: known
+            pos, hit = find_sorted(self.keys, keys)
             out[hit] = self.sims[pos[hit]]
             todo = ~hit
         rest = np.flatnonzero(todo)
@@ -166,14 +165,13 @@ def score_candidates(
     parts += _category_keys(v.shares, n, category_rows)
     keys = sorted_unique(np.concatenate(parts), c * n)
     if len(v.excluded_row):
-        keys = np.delete(keys, _positions(keys, v.excluded_user * n + v.excluded_row))
+        pos, hit = find_sorted(keys, v.excluded_user * n + v.excluded_row)
+        keys = np.delete(keys, pos[hit])
     user, row = np.divmod(keys, n)
     covis_x = np.zeros(len(keys))
     best = np.full(len(keys), -1, np.int64)
     if len(c_keys):
-        at = np.searchsorted(keys, c_keys)
-        there = at < len(keys)
-        there[there] = keys[at[there]] == c_keys[there]
+        at, there = find_sorted(keys, c_keys)
         covis_x[at[there]] = c_score[there]
         best[at[there]] = c_best[there]
         c_max = np.zeros(c)
@@ -188,15 +186,6 @@ def score_candidates(
     w = params.weights
     score = blend(x, (w.covis, w.semantic, w.category, w.trending))
     return Scored(user, row, score, x, best, np.searchsorted(user, np.arange(c + 1)))
-
-
-def _positions(keys: I64, wanted: I64) -> I64:
-    """The positions in ascending distinct ``keys`` of those of ``wanted`` that are there."""
-    pos = np.searchsorted(keys, wanted)
-    hit = pos < len(keys)
-    hit[hit] = keys[pos[hit]] == wanted[hit]
-    out: I64 = pos[hit]
-    return out
 
 
 def _category_keys(shares: F64, n: int, category_rows: Callable[[int], I64]) -> list[I64]:

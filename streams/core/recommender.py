@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from state.catalog import Catalog
 from state.item_index import ItemIndex
+from state.kernels import find_sorted
 from state.scoring import blend, category_scores, covis_scores, normalise_max
 from state.signals import Signals
 from state.user import UserState
@@ -102,8 +103,7 @@ class Recommender:
         covis_x = np.zeros(len(rows))
         best = np.full(len(rows), -1, np.int64)
         if len(c_rows):
-            pos = np.searchsorted(c_rows, rows)
-            hit = (pos < len(c_rows)) & (c_rows[np.minimum(pos, len(c_rows) - 1)] == rows)
+            pos, hit = find_sorted(c_rows, rows)
             covis_x[hit] = c_score[pos[hit]]
             best[hit] = c_best[pos[hit]]
             covis_x = normalise_max(covis_x, float(c_score.max()))

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import state.kernels
 from state.kernels import (
     descending_within,
+    find_sorted,
     first_argmax,
     sorted_unique,
     top_within,
@@ -88,3 +89,13 @@ def test_top_within_is_the_head_of_the_full_ranking(
             assert len(head) >= min(depth, counts[g])
             cut = sorted(groups[g], reverse=True)[min(depth, counts[g]) - 1] if head else 0.0
             assert all(v < cut for v in value[ranked[len(head) :]])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sets(st.integers(0, 30), max_size=20), st.lists(st.integers(-3, 33), max_size=30))
+def test_find_sorted_finds_exactly_the_present_keys(keys: set[int], wanted: list[int]) -> None:
+    k = np.array(sorted(keys), np.int64)
+    w = np.array(wanted, np.int64)
+    pos, hit = find_sorted(k, w)
+    assert hit.tolist() == [x in keys for x in wanted]
+    assert k[pos[hit]].tolist() == [x for x in wanted if x in keys]
