@@ -198,7 +198,6 @@ class WorkerRuntime:
         t3 = time.perf_counter()
         stages.labels("publish").observe(t3 - t2)
         await self._write_states(stage.changes(), owner)
-        await self.parts.app.producer.flush()
         stages.labels("state").observe(time.perf_counter() - t3)
         for ev in events:
             tp = (ev.message.topic, ev.message.partition)
@@ -368,7 +367,6 @@ class WorkerRuntime:
                     changed[rec.user_id] = body
             out = [self._out("recommendations", u.encode(), b) for u, b in changed.items()]
             await self._send(out)
-            await self.parts.app.producer.flush()
             for user, body in changed.items():
                 self._remember(user, body)
             self.dirty.difference_update(users)
