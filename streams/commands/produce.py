@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from streams.commands.options import DEFAULT, Bootstrap
 from streams.datasets.files import count_lines, read_lines
+from streams.kafka.output import OutRecord, produce_blocking
 from streams.kafka.routing import PRODUCER_DEFAULTS, Route, route_event, route_item
 from streams.settings import KafkaSettings
 
@@ -82,7 +82,9 @@ def produce_files(
                 route: Route = router(line)
                 if single_topic and router is route_event:
                     route = Route("events", route.key)
-                _send(producer, settings.topic(route.topic), route.key, line, on_delivery)
+                produce_blocking(
+                    producer, OutRecord(settings.topic(route.topic), route.key, line), on_delivery
+                )
                 counts[route.topic] = counts.get(route.topic, 0) + 1
                 pacer.tick()
                 if n % 1000 == 0:
@@ -94,20 +96,6 @@ def produce_files(
     if failures or remaining:
         raise RuntimeError(f"{len(failures)} deliveries failed, {remaining} unacknowledged")
     return counts
-
-
-DeliveryCallback = Callable[[KafkaError | None, Message], None]
-
-
-def _send(
-    producer: Producer, topic: str, key: bytes | None, value: bytes, cb: DeliveryCallback
-) -> None:
-    while True:
-        try:
-            producer.produce(topic, key=key, value=value, on_delivery=cb)
-            return
-        except BufferError:  # local queue full: let deliveries drain
-            producer.poll(0.05)
 
 
 def produce(

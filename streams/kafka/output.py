@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -22,7 +22,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from streams.kafka.routing import PRODUCER_DEFAULTS
 
-__all__ = ["OutRecord", "OutputError", "OutputProducer", "Written"]
+__all__ = ["OutRecord", "OutputError", "OutputProducer", "Written", "produce_blocking"]
 
 _LIBRDKAFKA = logging.getLogger("librdkafka")  # its messages go through logging, not stderr
 
@@ -40,6 +40,42 @@ class OutRecord:
     value: bytes | None
     partition: int | None = None
     headers: list[tuple[str, bytes]] | None = None
+
+
+DeliveryCallback = Callable[[KafkaError | None, Message], None]
+
+
+def produce_blocking(
+    producer: Producer,
+    record: OutRecord,
+    on_delivery: DeliveryCallback,
+    deadline: float | None = None,
+) -> None:
+    """Hand ``record`` to librdkafka, serving deliveries while its local queue is full.
+
+    Raises ``TimeoutError`` when the queue is still full at ``deadline`` (``time.monotonic``).
+    """
+    headers = cast("list[tuple[str, str | bytes | None]] | None", record.headers)
+    while True:
+        try:
+            if record.partition is None:
+                producer.produce(
+                    record.topic, record.value, record.key, headers=headers, on_delivery=on_delivery
+                )
+            else:
+                producer.produce(
+                    record.topic,
+                    record.value,
+                    record.key,
+                    record.partition,
+                    headers=headers,
+                    on_delivery=on_delivery,
+                )
+            return
+        except BufferError:  # the local queue is full: let deliveries drain it
+            producer.poll(0.05)
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError("producer queue full until the deadline") from None
 
 
 Written = dict[tuple[str, int], int]
@@ -71,25 +107,14 @@ class OutputProducer:
         Raises :class:`OutputError` when a record failed or ``timeout_s`` passed first.
         """
         self._written, self._errors = {}, []
-        produce, poll, cb = self._producer.produce, self._producer.poll, self._delivered
         deadline = time.monotonic() + timeout_s
         for r in records:
-            headers = cast("list[tuple[str, str | bytes | None]] | None", r.headers)
-            while True:
-                try:
-                    if r.partition is None:
-                        produce(r.topic, r.value, r.key, headers=headers, on_delivery=cb)
-                    else:
-                        produce(
-                            r.topic, r.value, r.key, r.partition, headers=headers, on_delivery=cb
-                        )
-                    break
-                except BufferError:  # the local queue is full: let deliveries drain it
-                    poll(0.05)
-                    if time.monotonic() > deadline:
-                        raise OutputError("producer queue full until the timeout") from None
-                except KafkaException as exc:
-                    raise OutputError(f"cannot produce to {r.topic}: {exc}") from exc
+            try:
+                produce_blocking(self._producer, r, self._delivered, deadline)
+            except TimeoutError:
+                raise OutputError("producer queue full until the timeout") from None
+            except KafkaException as exc:
+                raise OutputError(f"cannot produce to {r.topic}: {exc}") from exc
         left = self._producer.flush(max(0.0, deadline - time.monotonic()))
         if left:
             raise OutputError(f"{left} records not acknowledged within {timeout_s:.0f}s")
