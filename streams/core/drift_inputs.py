@@ -159,8 +159,11 @@ def _scan(states: Sequence[UserState], level: int, rule: DriftRule) -> _Scan:
     return out
 
 
-def _vocabulary(scan: _Scan, catalog: Catalog, ev_node: I64, mem_node: I64) -> dict[str, int]:
-    """Names of the batch's events, then of each user's profile and streak memory."""
+def _vocabulary(
+    scan: _Scan, catalog: Catalog, ev_node: I64, mem_node: I64
+) -> tuple[dict[str, int], I64]:
+    """Names of the batch's events, then of each user's profile and streak memory; and the
+    events' distinct nodes (ascending), which are the vocabulary's first columns."""
     name = catalog.categories.name
     uniq = np.unique(ev_node[ev_node >= 0])
     vocab = {name(nd): k for k, nd in enumerate(uniq.tolist())}
@@ -176,7 +179,7 @@ def _vocabulary(scan: _Scan, catalog: Catalog, ev_node: I64, mem_node: I64) -> d
                 vocab.setdefault(cat, len(vocab))
         for cat in mem_names.get(u, ()):
             vocab.setdefault(cat, len(vocab))
-    return vocab
+    return vocab, uniq
 
 
 def _columns(vocab: dict[str, int], catalog: Catalog, nodes: I64) -> I64:
@@ -304,8 +307,7 @@ def prepare_inputs(
         (catalog.index.get(it, -1) for it in scan.mem_items), np.int64, len(scan.mem_items)
     )
     mem_node = nodes_at(catalog, mem_rows, level)
-    vocab = _vocabulary(scan, catalog, ev_node, mem_node)
-    uniq = np.unique(ev_node[ev_node >= 0])
+    vocab, uniq = _vocabulary(scan, catalog, ev_node, mem_node)
     lut = np.full(max(len(catalog.categories), 1), -1, np.int64)
     lut[uniq] = np.arange(len(uniq))  # the vocabulary's first columns
     col: I64 = np.where(ev_node >= 0, lut[np.maximum(ev_node, 0)], -1)
