@@ -96,7 +96,7 @@ class ItemIndex:
         cat = self.catalog
         q = np.ascontiguousarray(queries, np.float32).reshape(-1, cat.dim)
         ok = cat.recommendable()
-        if int(ok.sum()) < self.min_rows:
+        if not self.inverted(ok):
             self._ivf = None
             return _nearest(cat, q, k, ok)
         fresh = self._fresh(ok)
@@ -114,8 +114,13 @@ class ItemIndex:
         """Build (or rebuild) the index now if the next search would (e.g. before forking
         processes that search it)."""
         ok = self.catalog.recommendable()
-        if int(ok.sum()) >= self.min_rows:
+        if self.inverted(ok):
             self._fresh(ok)
+
+    def inverted(self, ok: B) -> bool:
+        """Whether a search over the recommendable rows ``ok`` goes through the inverted
+        file (at least ``min_rows`` of them) rather than an exact pass."""
+        return int(ok.sum()) >= self.min_rows
 
     def _fresh(self, ok: B) -> B:
         """The recommendable rows changed since the build, after (re)building when needed."""

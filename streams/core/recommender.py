@@ -204,7 +204,7 @@ class Recommender:
         """Each user's semantic candidates: exact below ``index_min_items`` recommendable
         items, from the inverted-file index above."""
         k = self.params.recommend.semantic_candidates
-        if int(ok.sum()) < self.index.min_rows:
+        if not self.index.inverted(ok):
             return exact_semantic(theta, mat, ok, k)
         rows, sims = self.index.search(theta, k)
         return indexed_semantic(theta, mat, rows, sims, len(self.catalog))
