@@ -69,6 +69,12 @@ class Settings(KafkaSettings):
         100_000, ge=0, description="recently published users re-checked when signals move"
     )
     blas_threads: int = Field(1, ge=1, description="numpy BLAS threads in the worker")
+    engine_process: bool = Field(
+        True, description="run the engine in a child process (false: in a thread of the worker)"
+    )
+    engine_start_timeout_s: float = Field(
+        600.0, gt=0, description="how long the engine (model, caches) may take to load"
+    )
     state_cache_users: int = Field(
         10_000, ge=0, description="decoded user states kept between batches (0: decode always)"
     )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from streams.commands.options import DEFAULT, Bootstrap
+from streams.logs import configure_logging
 from streams.settings import Settings
 
 __all__ = ["worker"]
@@ -35,10 +35,7 @@ def worker(
     if config is not None:
         overrides["engine_config"] = config
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
-    )
+    configure_logging(settings.log_level)
     from streams.faust_app.worker import run_worker
 
     run_worker(settings)

@@ -4,8 +4,9 @@ Order of a batch (the offsets are acked by faust only after :meth:`process_batch
 
 1. route: records whose key is not the user id, or whose partition is not murmur2(user id),
    are republished keyed by user (repartition) instead of being processed here;
-2. stage the batch's user states from the table (on the loop), run ``engine.process`` in the
-   single engine thread (the encoder's forward pass never blocks the loop);
+2. read the stored states of the batch's users from the table (on the loop) and hand them
+   with the batch to the engine (:mod:`streams.host`: its own process by default, else a
+   thread), which returns the rendered outputs and the changed states;
 3. publish recommendations, drift alerts, dead letters, inline item upserts and signal
    deltas, and wait until the broker has them all (transient failures are retried; when
    retries run out the process exits without committing, so the batch is redelivered);
@@ -24,35 +25,36 @@ import logging
 import os
 import time
 import weakref
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter, OrderedDict, deque
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import orjson
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 from faust.types import TP
 
-from state.store import CodecUserStore
 from streams.clock import Clock
-from streams.core.engine import BatchResult, Engine
 from streams.core.messages import Message
+from streams.core.outputs import Rejection
 from streams.faust_app.app import FaustParts
-from streams.faust_app.staging import BatchStage, StageProxy
+from streams.host.calls import BatchOut
+from streams.host.client import EngineClient
 from streams.kafka.dlq import DeadLetter
 from streams.kafka.output import OutputError, OutputProducer, OutRecord, Written
-from streams.kafka.signals_codec import encode_deltas, split_deltas
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 
-__all__ = ["WorkerRuntime"]
+__all__ = ["WorkerRuntime", "die"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-MAX_PAIRS_PER_RECORD = 100_000
+MAX_QUEUED_BATCHES = 4
+_GONE = object()
 
 
 @lru_cache(maxsize=1 << 17)
@@ -92,6 +94,43 @@ def _user_and_type(value: bytes) -> tuple[str | None, str]:
     )
 
 
+async def _uncancellable(coro: Awaitable[T]) -> T:
+    """Await ``coro`` to the end even when cancelled (then re-raise the cancellation), so
+    faust never stops the worker halfway through handing over or completing a batch."""
+    task = asyncio.ensure_future(coro)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                break
+            cancelled = True
+            log.info("stop requested: finishing the batches in flight first")
+    if task.exception() is not None:
+        # faust would ack a batch whose body raised (and commit it): never let it.
+        log.error("batch failed", exc_info=task.exception())
+        die(f"unexpected error in a batch: {task.exception()!r}")
+    if cancelled:
+        raise asyncio.CancelledError
+    return task.result()
+
+
+@dataclass(eq=False)
+class _Flight:
+    """One batch between its hand-over to the engine and its completion."""
+
+    events: Sequence[Any]
+    messages: list[Message]
+    moves: list[OutRecord]
+    types: Counter[str]
+    owner: dict[str, Any]  # user -> one of the user's events (its partition context)
+    prefetched: dict[str, bytes]
+    t0: float
+    result: asyncio.Future[BatchOut] = field(init=False)
+    done: asyncio.Future[None] = field(init=False)
+
+
 class WorkerRuntime:
     """The worker's processing, independent of how faust delivers the batches."""
 
@@ -100,8 +139,7 @@ class WorkerRuntime:
         *,
         settings: Settings,
         parts: FaustParts,
-        engine: Engine,
-        proxy: StageProxy,
+        engine: EngineClient,
         metrics: WorkerMetrics,
         partitions: int,
         clock: Clock,
@@ -111,11 +149,11 @@ class WorkerRuntime:
         self.output = output
         self.parts = parts
         self.engine = engine
-        self.proxy = proxy
         self.metrics = metrics
         self.partitions = partitions
         self.clock = clock
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
+        # waits for the broker's acknowledgements, off the event loop
+        self.publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish")
         self.ready = asyncio.Event()
         self.batches = 0
         self.processed = 0
@@ -126,55 +164,74 @@ class WorkerRuntime:
         self.signals_changed = False  # signal deltas applied since the last refresh
         self.last_signal_at = 0.0
         self.owned: Callable[[], set[int]] = lambda: set(range(partitions))
-        self._poison: list[DeadLetter] = []
-        self._lock = asyncio.Lock()  # batches and refreshes never interleave
-
-    @staticmethod
-    def user_store(proxy: StageProxy, cache_users: int = 0) -> CodecUserStore:
-        """The engine's user store: codec bytes in the stage of the batch in flight, and up to
-        ``cache_users`` decoded states of earlier batches (served while their bytes match)."""
-        return CodecUserStore(proxy, cache_size=cache_users)
-
-    async def in_engine(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` in the engine thread (all engine calls are serialised there)."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        self._lock = asyncio.Lock()  # refreshes never overlap
+        self._queued: list[Any] = []  # events waiting for the engine
+        self._taken = asyncio.Event()  # set when the queue is handed to the engine
+        self._engine_busy = False
+        self._refreshing = False
+        self._flights: deque[_Flight] = deque()  # handed to the engine, oldest first
+        self._overlay: dict[str, bytes | None] = {}  # computed states not in the table yet
 
     # -- events -------------------------------------------------------------------------
 
     async def process_batch(self, events: Sequence[Any]) -> None:
-        """Process one batch completely; a cancellation waits for the batch to finish first,
-        so faust never acks a half-done batch on shutdown."""
-        task = asyncio.ensure_future(self._process_batch(events))
-        cancelled = False
-        while not task.done():
-            try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                if task.done():
-                    break
-                cancelled = True
-                log.info("stop requested: finishing the batch in flight first")
-        if task.exception() is not None:
-            # faust would ack a batch whose body raised (and commit it): never let it.
-            log.error("batch failed", exc_info=task.exception())
-            self._die(f"unexpected error in a batch: {task.exception()!r}")
-        if cancelled:
-            raise asyncio.CancelledError
+        """Queue one batch for the engine and return (faust then collects the next one).
 
-    async def _process_batch(self, events: Sequence[Any]) -> None:
-        async with self._lock:
-            await self._process_batch_locked(events)
+        Batches queued while the engine is busy go to it together, as one call, when it is
+        free: each touched user is recommended once for all of them, so the busier the
+        worker, the less work per event. The outputs, state writes and acks of an engine
+        call follow in a completion task while the engine computes the next call.
 
-    async def _process_batch_locked(self, events: Sequence[Any]) -> None:
+        Each event's message gets one more reference, so the ack faust's ``take_events``
+        makes when this returns is not the final one: the offsets become committable only
+        when the completion acks them, after the outputs and the states are durable. Waits
+        while ``MAX_QUEUED_BATCHES`` batches' worth of events are queued (back-pressure)."""
+        for ev in events:
+            ev.message.incref()
+        cap = MAX_QUEUED_BATCHES * self.settings.batch_max_events
+        while len(self._queued) >= cap:
+            self._taken.clear()
+            await self._taken.wait()
+        self._queued.extend(events)
+        self._kick()
+
+    async def drain(self) -> None:
+        """Wait until every queued batch is complete (outputs, states, acks)."""
+        await _uncancellable(self._drain())
+
+    async def _drain(self) -> None:
+        while self._queued or self._flights:
+            self._kick()
+            if self._flights:
+                await self._flights[-1].done
+            else:  # held back by a refresh
+                await asyncio.sleep(0.01)
+
+    def _kick(self) -> None:
+        """Hand everything queued to the engine if it is free, no refresh runs, and at most
+        one earlier call is still completing."""
+        if self._engine_busy or self._refreshing or not self._queued or len(self._flights) > 1:
+            return
+        try:
+            events, self._queued = self._queued, []
+            self._taken.set()
+            flight = self._stage(events)
+            before = self._flights[-1].done if self._flights else None
+            self._engine_busy = True
+            flight.result = asyncio.ensure_future(self._engine_step(flight))
+            flight.done = asyncio.ensure_future(self._complete(flight, before))
+            self._flights.append(flight)
+        except Exception as exc:  # never ack what was not processed
+            log.error("handing a batch to the engine failed", exc_info=exc)
+            die(f"unexpected error in a batch: {exc!r}")
+
+    def _stage(self, events: Sequence[Any]) -> _Flight:
         t0 = time.perf_counter()
-        stages = self.metrics.batch_stage
         keep, moves, types = self._route(events)
         owner: dict[str, Any] = {}
         for ev in keep:
             if ev.key:
                 owner[ev.key.decode("utf-8", "replace")] = ev
-        prefetched = self._prefetch(owner)
-        stage = BatchStage(prefetched)
         messages = [
             Message(
                 value=ev.value if isinstance(ev.value, bytes) else b"",
@@ -185,33 +242,69 @@ class WorkerRuntime:
             )
             for ev in keep
         ]
-        keys = {(m.topic, m.partition, m.offset): m.key for m in messages}
+        flight = _Flight(events, messages, moves, types, owner, self._prefetch(owner), t0)
+        self.metrics.batch_stage.labels("read").observe(time.perf_counter() - t0)
+        return flight
+
+    async def _engine_step(self, flight: _Flight) -> BatchOut:
         t1 = time.perf_counter()
-        stages.labels("read").observe(t1 - t0)
-        results = await self.in_engine(self._run_engine, stage, messages, prefetched)
+        try:
+            result = await self.engine.process(
+                flight.messages, flight.prefetched, self.clock.now_ms()
+            )
+        finally:
+            self._engine_busy = False
+        # the next call's reads see these states (the table may not have them yet)
+        self._overlay.update(result.changes)
+        self.metrics.batch_stage.labels("engine").observe(time.perf_counter() - t1)
+        self._kick()
+        return result
+
+    async def _complete(self, flight: _Flight, before: asyncio.Future[None] | None) -> None:
+        try:
+            await self._complete_in_order(flight, before)
+        except BaseException as exc:  # never ack what did not complete
+            log.error("batch failed", exc_info=exc)
+            die(f"unexpected error in a batch: {exc!r}")
+
+    async def _complete_in_order(
+        self, flight: _Flight, before: asyncio.Future[None] | None
+    ) -> None:
+        stages = self.metrics.batch_stage
+        result = await flight.result
+        if before is not None:
+            await before  # outputs and states leave in batch order
         t2 = time.perf_counter()
-        stages.labels("engine").observe(t2 - t1)
-        out = list(moves)
-        for result in results:
-            out += self._outbound(result, keys)
-        await self._send(out)
+        keys = {(m.topic, m.partition, m.offset): m.key for m in flight.messages}
+        await self._send(flight.moves + self._outbound(result, keys))
         t3 = time.perf_counter()
         stages.labels("publish").observe(t3 - t2)
-        await self._write_states(stage.changes(), owner)
+        await self._write_states(result.changes, flight.owner)
+        for user, value in result.changes.items():
+            if self._overlay.get(user, _GONE) is value:  # not replaced by a later batch
+                del self._overlay[user]
         stages.labels("state").observe(time.perf_counter() - t3)
-        for ev in events:
+        for ev in flight.events:
             tp = (ev.message.topic, ev.message.partition)
             self.positions[tp] = max(self.positions.get(tp, 0), ev.message.offset + 1)
-        self._observe(results, types, len(events), time.perf_counter() - t0)
+            ev.ack()  # the final reference: the offset is committable now
+        self._observe(result, flight.types, len(flight.events), time.perf_counter() - flight.t0)
+        self._flights.remove(flight)
+        self._kick()
 
     def _prefetch(self, owner: dict[str, Any]) -> dict[str, bytes]:
         """The stored states of the batch's users, each read in the context of one of the
-        user's events, so the store looks in that partition only."""
+        user's events, so the store looks in that partition only; states an earlier batch
+        changed and the table does not have yet come from the overlay."""
         table = self.parts.users
+        overlay = self._overlay
         out: dict[str, bytes] = {}
         for user, ev in owner.items():
-            with _in_event(ev):
-                value = table.get(user.encode())
+            if user in overlay:
+                value = overlay[user]
+            else:
+                with _in_event(ev):
+                    value = table.get(user.encode())
             if value is not None:
                 out[user] = value
         return out
@@ -249,27 +342,6 @@ class WorkerRuntime:
                 moves.append(OutRecord(ev.message.topic, ukey, value))  # same topic, keyed
         return keep, moves, types
 
-    def _run_engine(
-        self, stage: BatchStage, messages: list[Message], prefetched: dict[str, bytes]
-    ) -> list[BatchResult]:
-        """In the engine thread. If the batch raises, each message is retried alone and the
-        ones that still raise become ``processing_error`` dead letters (poison messages)."""
-        self.proxy.stage = stage
-        now = self.clock.now_ms()
-        try:
-            return [self.engine.process(messages, now_ms=now)]
-        except Exception:
-            log.exception("engine failed on a batch of %d; retrying one by one", len(messages))
-        stage.reset(prefetched)
-        results: list[BatchResult] = []
-        for m in messages:
-            try:
-                results.append(self.engine.process([m], now_ms=now))
-            except Exception as exc:
-                log.exception("poison message %s/%d@%d", m.topic, m.partition, m.offset)
-                self._poison.append(self._dead_letter("processing_error", repr(exc), m))
-        return results
-
     def _dead_letter(self, reason: str, detail: str, m: Message) -> DeadLetter:
         return DeadLetter(
             reason=reason,
@@ -283,17 +355,14 @@ class WorkerRuntime:
         )
 
     def _outbound(
-        self, result: BatchResult, keys: dict[tuple[str, int, int], bytes | None]
+        self, result: BatchOut, keys: dict[tuple[str, int, int], bytes | None]
     ) -> list[OutRecord]:
         out: list[OutRecord] = []
         for rec in result.recommendations:
-            body = rec.to_json()
-            out.append(self._out("recommendations", rec.user_id.encode(), body))
-            self._remember(rec.user_id, body)
+            out.append(self._out("recommendations", rec.user_id.encode(), rec.body))
+            self._remember(rec.user_id, rec.body)
             self.dirty.add(rec.user_id)
-        out.extend(
-            self._out("interest-drift", a.user_id.encode(), a.to_json()) for a in result.alerts
-        )
+        out.extend(self._out("interest-drift", a.user_id.encode(), a.body) for a in result.alerts)
         letters = [
             self._dead_letter(
                 r.reason,
@@ -308,17 +377,15 @@ class WorkerRuntime:
             )
             for r in result.rejections
         ]
-        letters += self._poison
+        letters += [
+            self._dead_letter("processing_error", p.detail, p.message) for p in result.poison
+        ]
         out.extend(self._out("events.dlq", d.key, d.to_json(), d.headers()) for d in letters)
-        out.extend(
-            self._out("items", it.item_id.encode(), it.to_json()) for it in result.item_upserts
-        )
-        if len(result.signal_deltas):
-            parts = split_deltas(result.signal_deltas, MAX_PAIRS_PER_RECORD)
-            out.extend(self._out("signals", None, encode_deltas(p)) for p in parts)
+        out.extend(self._out("items", key.encode(), body) for key, body in result.item_upserts)
+        out.extend(self._out("signals", None, value) for value in result.signal_records)
         return out
 
-    async def publish_rejections(self, rejections: Sequence[Any]) -> None:
+    async def publish_rejections(self, rejections: Sequence[Rejection]) -> None:
         """Dead-letter rejected items (from the catalog reader) and wait for the broker."""
         letters = [
             self._dead_letter(
@@ -350,46 +417,47 @@ class WorkerRuntime:
         users touched since the last refresh, and, when signal deltas arrived since, every
         user published recently (up to ``refresh_max_users``). Run when the worker is idle."""
         async with self._lock:
-            users = set(self.dirty)
-            if self.signals_changed:
-                users.update(self.published)
-            self.signals_changed = False
-            owned = self.owned()  # users whose partition moved away are the new owner's
-            mine = [u for u in users if _partition_of(u.encode(), self.partitions) in owned]
-            table = self.parts.users
-            prefetched = {u: v for u in mine if (v := table.get(u.encode())) is not None}
-            stage = BatchStage(prefetched)
-            recs = await self.in_engine(self._recommend, stage, sorted(prefetched))
-            changed = {}
-            for rec in recs:
-                body = rec.to_json()
-                if body != self.published.get(rec.user_id):
-                    changed[rec.user_id] = body
-            out = [self._out("recommendations", u.encode(), b) for u, b in changed.items()]
-            await self._send(out)
-            for user, body in changed.items():
-                self._remember(user, body)
-            self.dirty.difference_update(users)
-            self.metrics.recommendations.inc(len(out))
-            if out:
-                log.info("refreshed %d of %d recommendations", len(out), len(users))
+            await self._drain()
+            self._refreshing = True
+            try:
+                await self._refresh()
+            finally:
+                self._refreshing = False
+                self._kick()
 
-    def _recommend(self, stage: BatchStage, users: list[str]) -> list[Any]:
-        self.proxy.stage = stage
-        return list(self.engine.recommend(users))
+    async def _refresh(self) -> None:
+        users = set(self.dirty)
+        if self.signals_changed:
+            users.update(self.published)
+        self.signals_changed = False
+        owned = self.owned()  # users whose partition moved away are the new owner's
+        mine = [u for u in users if _partition_of(u.encode(), self.partitions) in owned]
+        table = self.parts.users
+        prefetched = {u: v for u in mine if (v := table.get(u.encode())) is not None}
+        recs = await self.engine.recommend(prefetched, sorted(prefetched))
+        changed = {r.user_id: r.body for r in recs if r.body != self.published.get(r.user_id)}
+        out = [self._out("recommendations", u.encode(), b) for u, b in changed.items()]
+        await self._send(out)
+        for user, body in changed.items():
+            self._remember(user, body)
+        self.dirty.difference_update(users)
+        self.metrics.recommendations.inc(len(out))
+        if out:
+            log.info("refreshed %d of %d recommendations", len(out), len(users))
 
     async def _send(self, records: list[OutRecord]) -> Written:
         """Publish ``records`` and wait for every acknowledgement, retrying the whole set (the
         duplicates a retry may make are at-least-once); exit without committing when it
-        keeps failing. Runs in the engine thread, so the event loop stays responsive."""
+        keeps failing. Waits in the publisher thread, so the event loop stays responsive."""
         if not records:
             return {}
         for attempt in range(1, self.settings.max_batch_attempts + 1):
             try:
-                return await self.in_engine(self.output.send_all, records)
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self.publisher, self.output.send_all, records)
             except OutputError as exc:
                 if attempt == self.settings.max_batch_attempts:
-                    self._die(f"publishing a batch failed {attempt} times: {exc}")
+                    die(f"publishing a batch failed {attempt} times: {exc}")
                 self.metrics.batch_retries.inc()
                 delay = min(5.0, 0.1 * 2**attempt)
                 log.warning("publishing failed (%s); retry %d in %.1fs", exc, attempt, delay)
@@ -409,8 +477,7 @@ class WorkerRuntime:
         for user, value in changes.items():
             ev = owner.get(user)
             if ev is None:
-                self._die(f"engine changed user {user!r} that is not in the batch")
-                return
+                die(f"engine changed user {user!r} that is not in the batch")
             key = user.encode()
             with _in_event(ev):
                 if value is None:
@@ -423,38 +490,35 @@ class WorkerRuntime:
             if topic == changelog:
                 store.set_persisted_offset(TP(topic, partition), offset)
 
-    def _die(self, why: str) -> None:
-        """Stop at once without committing: the batch is redelivered after a restart."""
-        log.critical("%s; exiting without committing offsets", why)
-        logging.shutdown()
-        os._exit(70)
-
     def idle_for(self) -> float:
         """Seconds since the last batch or the last applied signal deltas."""
         return time.monotonic() - max(self.last_batch_at, self.last_signal_at)
 
-    def _observe(
-        self, results: list[BatchResult], types: Counter[str], n: int, seconds: float
-    ) -> None:
+    def _observe(self, result: BatchOut, types: Counter[str], n: int, seconds: float) -> None:
         m = self.metrics
         self.batches += 1
         self.processed += n
-        self.metrics.applied.inc(sum(r.applied for r in results))
+        m.applied.inc(result.applied)
         self.last_batch_at = time.monotonic()
         m.batch_size.observe(n)
         m.batch_duration.observe(seconds)
         for event_type, count in types.items():
             m.events.labels(event_type).inc(count)
         now = self.clock.now_ms()
-        for result in results:
-            m.duplicates.inc(result.duplicates)
-            for r in result.rejections:
-                m.rejected.labels(r.reason).inc()
-            for rec in result.recommendations:
-                m.publish_latency.observe(max(0.0, (now - rec.ts) / 1000.0))
-            m.recommendations.inc(len(result.recommendations))
-            for a in result.alerts:
-                m.alerts.labels(a.severity).inc()
-        for d in self._poison:
-            m.rejected.labels(d.reason).inc()
-        self._poison = []
+        m.duplicates.inc(result.duplicates)
+        for r in result.rejections:
+            m.rejected.labels(r.reason).inc()
+        for _ in result.poison:
+            m.rejected.labels("processing_error").inc()
+        for rec in result.recommendations:
+            m.publish_latency.observe(max(0.0, (now - rec.ts) / 1000.0))
+        m.recommendations.inc(len(result.recommendations))
+        for a in result.alerts:
+            m.alerts.labels(a.severity).inc()
+
+
+def die(why: str) -> NoReturn:
+    """Stop at once without committing: the batch in flight is redelivered after a restart."""
+    log.critical("%s; exiting without committing offsets", why)
+    logging.shutdown()
+    os._exit(70)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 import faust
@@ -16,19 +16,16 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 from threadpoolctl import threadpool_limits
 
-from encoders.factory import build_encoder
-from encoders.settings import EncoderSettings
 from streams.clock import SystemClock
-from streams.core.config import load_params
-from streams.core.engine import Engine
 from streams.core.messages import Message
 from streams.faust_app.app import EVENT_TOPICS, build_faust
 from streams.faust_app.http import start_http
-from streams.faust_app.runtime import WorkerRuntime
-from streams.faust_app.staging import StageProxy
+from streams.faust_app.runtime import WorkerRuntime, die
+from streams.host.build import build_calls
+from streams.host.client import EngineClient, ThreadEngine
+from streams.host.process import ProcessEngine
 from streams.kafka.broadcast import BroadcastReader
 from streams.kafka.output import OutputProducer
-from streams.kafka.signals_codec import SignalCodecError, decode_deltas
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 
@@ -57,17 +54,20 @@ def event_partitions(settings: Settings) -> int:
     return event_counts.pop()
 
 
-def _engine(settings: Settings, registry: CollectorRegistry, proxy: StageProxy) -> Engine:
-    encoder_settings = EncoderSettings()
-    if encoder_settings.cache_dir is None:  # vectors survive restarts in the state dir
-        encoder_settings = encoder_settings.model_copy(
-            update={"cache_dir": settings.state_dir / "embeddings"}
-        )
-    encoder = build_encoder(encoder_settings, registry)
-    params = dataclasses.replace(load_params(settings.engine_config), apply_signals_locally=False)
-    return Engine(
-        params, encoder, users=WorkerRuntime.user_store(proxy, settings.state_cache_users)
+def start_engine(settings: Settings, registry: CollectorRegistry) -> EngineClient:
+    """The engine, built and ready: in a child process (``engine_process``, the default) with
+    its encoder metrics forwarded to ``registry``, or in a thread of this process."""
+    if not settings.engine_process:
+        return ThreadEngine(build_calls(settings, registry))
+    engine = ProcessEngine(
+        partial(build_calls, settings),
+        on_lost=die,
+        log_level=settings.log_level,
+        blas_threads=settings.blas_threads,
     )
+    engine.wait_ready(settings.engine_start_timeout_s)
+    registry.register(engine.metrics)
+    return engine
 
 
 class _Readers:
@@ -91,47 +91,40 @@ class _Readers:
     async def on_items(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         rt = self.rt
         msgs = [Message(r.value or b"", r.key, "items", r.partition, r.offset) for r in records]
-        result = await rt.in_engine(rt.engine.apply_items, msgs)
+        result = await rt.engine.apply_items(msgs)
         if result.rejections:
             await rt.publish_rejections(result.rejections)
-        rt.metrics.items.set(len(rt.engine.catalog))
+        rt.metrics.items.set(result.catalog_items)
 
     async def on_signals(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         rt = self.rt
-        for r in records:
-            try:
-                deltas = decode_deltas(r.value or b"")
-            except SignalCodecError:
-                log.exception("skipping an undecodable signals record %d@%d", r.partition, r.offset)
-                continue
-            await rt.in_engine(rt.engine.apply_signal_deltas, deltas)
+        applied = await rt.engine.apply_signals([r.value or b"" for r in records])
+        if applied:
             rt.last_signal_at = time.monotonic()
             rt.signals_changed = True
-            rt.metrics.signal_deltas.inc()
+            rt.metrics.signal_deltas.inc(applied)
 
     async def until_loaded(self) -> None:
         await self.items.caught_up.wait()
         await self.signals.caught_up.wait()
         # the item index of a large catalog, built now rather than in the first batch
-        await self.rt.in_engine(self.rt.engine.prepare_recommend)
+        await self.rt.engine.prepare()
         log.info(
-            "catalog (%d items) and signals loaded; processing events", len(self.rt.engine.catalog)
+            "catalog (%d items) and signals loaded; processing events", self.rt.engine.catalog_items
         )
         self.rt.ready.set()
 
 
-def build_worker(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
+def build_worker(
+    settings: Settings, engine: EngineClient, registry: CollectorRegistry
+) -> faust.App:
     """The faust App with the agent, the readers, the refresher and the HTTP endpoint."""
-    registry = registry or CollectorRegistry()
     partitions = event_partitions(settings)
-    proxy = StageProxy()
-    engine = _engine(settings, registry, proxy)
     parts = build_faust(settings, partitions=partitions)
     rt = WorkerRuntime(
         settings=settings,
         parts=parts,
         engine=engine,
-        proxy=proxy,
         metrics=WorkerMetrics(registry),
         partitions=partitions,
         clock=SystemClock(),
@@ -143,10 +136,13 @@ def build_worker(settings: Settings, registry: CollectorRegistry | None = None) 
 
     async def process(stream: Any) -> None:
         await rt.ready.wait()
-        async for batch in stream.take_events(
-            settings.batch_max_events, within=settings.batch_max_wait_s
-        ):
-            await rt.process_batch(batch)
+        try:
+            async for batch in stream.take_events(
+                settings.batch_max_events, within=settings.batch_max_wait_s
+            ):
+                await rt.process_batch(batch)
+        finally:
+            await rt.drain()  # a clean stop completes (and acks) what was handed over
 
     counted = [0.0]
 
@@ -167,7 +163,8 @@ def build_worker(settings: Settings, registry: CollectorRegistry | None = None) 
         recovering = bool(getattr(app, "in_recovery", False))
         return {
             "status": "ok" if rt.ready.is_set() and not recovering else "starting",
-            "catalog_items": len(engine.catalog),
+            "catalog_items": engine.catalog_items,
+            "engine_alive": engine.alive(),
             "items_caught_up": readers.items.caught_up.is_set(),
             "signals_caught_up": readers.signals.caught_up.is_set(),
             "signals_lag": readers.signals.live_lag(),
@@ -233,21 +230,29 @@ def _lag_metrics(app: faust.App, rt: WorkerRuntime) -> None:
 
 
 def run_worker(settings: Settings) -> None:
-    """Run until SIGTERM/SIGINT (a clean stop: the batch in flight finishes first).
+    """Run until SIGTERM/SIGINT (a clean stop: the batch in flight finishes first, then the
+    engine process is stopped).
 
-    numpy's BLAS pool is capped at ``settings.blas_threads``: the engine's matrix products
-    are small and a spinning pool on a busy machine costs several times their work. The
-    objects alive after start-up (modules, the model) are frozen out of the cyclic GC.
+    numpy's BLAS pool is capped at ``settings.blas_threads`` (here and in the engine
+    process): the engine's matrix products are small and a spinning pool on a busy machine
+    costs several times their work. The objects alive after start-up (modules, the model)
+    are frozen out of the cyclic GC.
     """
     threadpool_limits(limits=settings.blas_threads, user_api="blas")
-    app = build_worker(settings)
-    gc.collect()
-    gc.freeze()
-    worker = faust.Worker(
-        app,
-        loglevel=settings.log_level,
-        quiet=True,
-        redirect_stdouts=False,
-        override_logging=False,
-    )
-    worker.execute_from_commandline()
+    registry = CollectorRegistry()
+    event_partitions(settings)  # fail on missing topics before starting the engine
+    engine = start_engine(settings, registry)
+    try:
+        app = build_worker(settings, engine, registry)
+        gc.collect()
+        gc.freeze()
+        worker = faust.Worker(
+            app,
+            loglevel=settings.log_level,
+            quiet=True,
+            redirect_stdouts=False,
+            override_logging=False,
+        )
+        worker.execute_from_commandline()
+    finally:
+        engine.close()

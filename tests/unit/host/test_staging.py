@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.faust_app.staging import BatchStage
+from streams.host.staging import BatchStage
 
 
 def test_reads_prefetched_and_records_changes() -> None:

@@ -1,0 +1,41 @@
+"""Engine factories for the host tests (module-level: a spawned engine process imports them)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from encoders.cache import CachedEncoder, MemoryEmbeddingCache
+from encoders.metrics import EncoderMetrics
+from state.store import CodecUserStore
+from streams.core.engine import Engine
+from streams.core.params import EngineParams
+from streams.host.calls import EngineCalls
+from streams.host.staging import StageProxy
+from tests.contract.encoder_doubles import HashingEncoder
+from tests.unit.core.helpers import item, msg
+
+ITEMS = [
+    item("run1", "trail running shoes", "sports/shoes/running"),
+    item("run2", "road running shoes light", "sports/shoes/running"),
+    item("run3", "running shoes for marathon", "sports/shoes/running"),
+    item("sock", "running socks", "sports/apparel"),
+    item("pan", "frying pan steel", "home/kitchen"),
+    item("pot", "cooking pot steel", "home/kitchen"),
+]
+
+
+def small_calls(registry: CollectorRegistry, cache_users: int = 100) -> EngineCalls:
+    """A small engine over a staged codec store, with a hashing encoder behind a metered
+    cache (so the encoder metrics move), the catalog loaded."""
+    metrics = EncoderMetrics(registry)
+    encoder = CachedEncoder(HashingEncoder(64), MemoryEmbeddingCache(10_000), metrics=metrics)
+    proxy = StageProxy()
+    engine = Engine(EngineParams(), encoder, users=CodecUserStore(proxy, cache_size=cache_users))
+    calls = EngineCalls(engine, proxy)
+    calls.apply_items([msg(i) for i in ITEMS])
+    return calls
+
+
+def broken_calls(registry: CollectorRegistry) -> EngineCalls:
+    """A factory that fails, as a missing model would."""
+    raise RuntimeError("no model at /nowhere")
