@@ -6,7 +6,6 @@ import dataclasses
 
 from prometheus_client import CollectorRegistry
 
-from encoders.factory import build_encoder
 from encoders.settings import EncoderSettings
 from state.store import CodecUserStore
 from streams.core.config import load_params
@@ -24,7 +23,12 @@ def build_calls(settings: Settings, registry: CollectorRegistry) -> EngineCalls:
 
     Signal deltas are applied when they come back from the ``signals`` topic, never locally,
     so every worker applies every worker's deltas exactly once.
+
+    The encoder's modules (torch, transformers) are imported here, not with this module: a
+    worker whose engine runs in a child process never loads them itself.
     """
+    from encoders.factory import build_encoder  # noqa: PLC0415 - see above
+
     encoder_settings = EncoderSettings()
     if encoder_settings.cache_dir is None:  # vectors survive restarts in the state dir
         encoder_settings = encoder_settings.model_copy(
