@@ -17,15 +17,9 @@ from streams.core.engine import BatchResult, Engine
 from streams.core.messages import Message
 from streams.core.outputs import Rejection
 from streams.host.staging import BatchStage, StageProxy
-from streams.kafka.signals_codec import (
-    SignalCodecError,
-    decode_deltas,
-    encode_deltas,
-    split_deltas,
-)
+from streams.kafka.signals_codec import SignalCodecError, decode_deltas, encode_split
 
 __all__ = [
-    "MAX_PAIRS_PER_RECORD",
     "AlertOut",
     "BatchOut",
     "EngineCalls",
@@ -35,7 +29,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-MAX_PAIRS_PER_RECORD = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +88,7 @@ def _render(results: Sequence[BatchResult], poison: list[Poison]) -> BatchOut:
         out.rejections += res.rejections
         out.item_upserts += [(it.item_id, it.to_json()) for it in res.item_upserts]
         if len(res.signal_deltas):
-            parts = split_deltas(res.signal_deltas, MAX_PAIRS_PER_RECORD)
-            out.signal_records += [encode_deltas(p) for p in parts]
+            out.signal_records += encode_split(res.signal_deltas)
         out.applied += res.applied
         out.duplicates += res.duplicates
     return out

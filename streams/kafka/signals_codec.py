@@ -19,11 +19,14 @@ import numpy as np
 
 from state.signals import SignalDeltas
 
-__all__ = ["SignalCodecError", "decode_deltas", "encode_deltas", "split_deltas"]
+__all__ = ["MAX_RECORD_BYTES", "SignalCodecError", "decode_deltas", "encode_deltas", "encode_split"]
 
 _MAGIC = b"ITSD"
 _VERSION = 1
 _HEADER = struct.Struct("<4sBqIII")
+MAX_RECORD_BYTES = 900_000
+"""The largest record :func:`encode_split` makes: below librdkafka's default
+``message.max.bytes`` (1,000,000, the record's own overhead included)."""
 
 
 class SignalCodecError(ValueError):
@@ -88,23 +91,36 @@ def decode_deltas(raw: bytes) -> SignalDeltas:
     )
 
 
-def split_deltas(d: SignalDeltas, max_pairs: int) -> list[SignalDeltas]:
-    """Cut ``d`` into parts of at most ``max_pairs`` pairs (the first carries the popularity),
-    so that no record exceeds the topic's message size. Applying the parts = applying ``d``."""
-    if len(d.pair_a) <= max_pairs:
-        return [d]
-    parts = []
-    for i, start in enumerate(range(0, len(d.pair_a), max_pairs)):
-        sl = slice(start, start + max_pairs)
-        parts.append(
-            SignalDeltas(
-                t_ref=d.t_ref,
-                items=d.items,
-                pop_item=d.pop_item if i == 0 else np.zeros(0, np.int64),
-                pop_w=d.pop_w if i == 0 else np.zeros(0),
-                pair_a=d.pair_a[sl],
-                pair_b=d.pair_b[sl],
-                pair_w=d.pair_w[sl],
-            )
-        )
-    return parts
+def _subset(d: SignalDeltas, pop: slice, pairs: slice) -> SignalDeltas:
+    """The entries ``pop`` and ``pairs`` of ``d``, naming only the items they use."""
+    pop_item, pair_a, pair_b = d.pop_item[pop], d.pair_a[pairs], d.pair_b[pairs]
+    used, inv = np.unique(np.concatenate([pop_item, pair_a, pair_b]), return_inverse=True)
+    n_pop, n_pairs = len(pop_item), len(pair_a)
+    inv = inv.astype(np.int64)
+    return SignalDeltas(
+        t_ref=d.t_ref,
+        items=tuple(d.items[i] for i in used),
+        pop_item=inv[:n_pop],
+        pop_w=d.pop_w[pop],
+        pair_a=inv[n_pop : n_pop + n_pairs],
+        pair_b=inv[n_pop + n_pairs :],
+        pair_w=d.pair_w[pairs],
+    )
+
+
+def encode_split(d: SignalDeltas, max_bytes: int = MAX_RECORD_BYTES) -> list[bytes]:
+    """``d`` as records of at most ``max_bytes`` each (halved until they fit; every part
+    names only the items it uses), so that no record exceeds the producer's or the topic's
+    message size. Applying the parts = applying ``d``. Errors: ``SignalCodecError`` when a
+    single entry does not fit."""
+    raw = encode_deltas(d)
+    if len(raw) <= max_bytes:
+        return [raw]
+    n_pop, n_pairs = len(d.pop_item), len(d.pair_a)
+    if n_pop + n_pairs <= 1:
+        raise SignalCodecError(f"one signal delta takes {len(raw)} bytes (> {max_bytes})")
+    half = (n_pop + n_pairs) // 2
+    cut_pop, cut_pairs = min(half, n_pop), max(0, half - n_pop)
+    first = _subset(d, slice(0, cut_pop), slice(0, cut_pairs))
+    second = _subset(d, slice(cut_pop, n_pop), slice(cut_pairs, n_pairs))
+    return encode_split(first, max_bytes) + encode_split(second, max_bytes)

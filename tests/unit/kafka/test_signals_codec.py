@@ -7,10 +7,11 @@ from hypothesis import strategies as st
 
 from state.signals import SignalDeltas
 from streams.kafka.signals_codec import (
+    MAX_RECORD_BYTES,
     SignalCodecError,
     decode_deltas,
     encode_deltas,
-    split_deltas,
+    encode_split,
 )
 
 ids = st.text(
@@ -58,13 +59,51 @@ def test_round_trip_is_exact(d: SignalDeltas) -> None:
     _same(decode_deltas(encode_deltas(d)), d)
 
 
-@given(deltas(), st.integers(1, 7))
-def test_split_parts_add_up(d: SignalDeltas, max_pairs: int) -> None:
-    parts = split_deltas(d, max_pairs)
-    assert all(len(p.pair_a) <= max_pairs for p in parts)
-    np.testing.assert_array_equal(np.concatenate([p.pair_a for p in parts]), d.pair_a)
-    np.testing.assert_array_equal(np.concatenate([p.pair_w for p in parts]), d.pair_w)
-    np.testing.assert_array_equal(np.concatenate([p.pop_w for p in parts]), d.pop_w)
+def _entries(d: SignalDeltas) -> tuple[list[tuple[str, float]], list[tuple[str, str, float]]]:
+    pop = [(d.items[i], w) for i, w in zip(d.pop_item, d.pop_w, strict=True)]
+    pairs = [
+        (d.items[a], d.items[b], w) for a, b, w in zip(d.pair_a, d.pair_b, d.pair_w, strict=True)
+    ]
+    return pop, pairs
+
+
+@given(deltas(), st.integers(200, 2000))
+def test_split_records_fit_and_add_up(d: SignalDeltas, max_bytes: int) -> None:
+    records = encode_split(d, max_bytes)
+    assert all(len(r) <= max_bytes for r in records)
+    parts = [decode_deltas(r) for r in records]
+    assert all(p.t_ref == d.t_ref for p in parts)
+    pop, pairs = _entries(d)
+    assert [e for p in parts for e in _entries(p)[0]] == pop
+    assert [e for p in parts for e in _entries(p)[1]] == pairs
+    for p in parts if len(parts) > 1 else []:  # a cut part names only what it uses
+        used = set(p.pop_item.tolist()) | set(p.pair_a.tolist()) | set(p.pair_b.tolist())
+        assert used == set(range(len(p.items)))
+
+
+def test_a_large_batch_of_deltas_is_cut_below_the_message_size() -> None:
+    rng = np.random.default_rng(0)
+    items = tuple(f"item-{i:06d}" for i in range(50_000))
+    n = 300_000  # the co-visitation pairs of a merged 8000-event call
+    d = SignalDeltas(
+        t_ref=1,
+        items=items,
+        pop_item=np.arange(len(items)),
+        pop_w=np.ones(len(items)),
+        pair_a=rng.integers(0, len(items), n),
+        pair_b=rng.integers(0, len(items), n),
+        pair_w=rng.random(n),
+    )
+    records = encode_split(d)
+    assert len(records) > 1
+    assert max(map(len, records)) <= MAX_RECORD_BYTES
+    assert sum(len(decode_deltas(r).pair_a) for r in records) == n
+
+
+def test_an_entry_too_large_to_fit_is_refused() -> None:
+    d = SignalDeltas(t_ref=1, items=("x" * 500,), pop_item=np.array([0]), pop_w=np.array([1.0]))
+    with pytest.raises(SignalCodecError):
+        encode_split(d, 100)
 
 
 def test_garbage_is_refused() -> None:
