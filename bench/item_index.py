@@ -85,13 +85,17 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=2000, help="of the generated dataset")
     ap.add_argument("--queries", type=int, default=2048)
     ap.add_argument("--k", type=int, default=50, help="the engine's semantic_candidates")
-    ap.add_argument("--nprobe", type=int, default=16)
+    defaults = EngineParams().recommend
+    ap.add_argument("--nprobe", type=int, default=defaults.index_nprobe)
+    ap.add_argument(
+        "--lists", type=float, default=defaults.index_lists_per_sqrt, help="lists per √items"
+    )
     ap.add_argument("--chunk", type=int, default=256, help="queries per search (a user chunk)")
     args = ap.parse_args()
     cat = _catalog(args.items, args.users)
     q = _queries(cat, args.queries, seed=1)
     exact_rows, exact_us = _time(ItemIndex(cat, min_rows=len(cat) + 1), q, args.k, args.chunk)
-    ivf = ItemIndex(cat, min_rows=1, nprobe=args.nprobe)
+    ivf = ItemIndex(cat, min_rows=1, nprobe=args.nprobe, lists=args.lists)
     start = time.perf_counter()
     ivf.search(q[:1], args.k)
     build_s = time.perf_counter() - start
@@ -115,6 +119,7 @@ def main() -> None:
                 "items": len(cat),
                 "k": args.k,
                 "nprobe": args.nprobe,
+                "lists": ivf.lists,
                 "queries": args.queries,
             }
         )

@@ -156,6 +156,9 @@ class RecommendParams:
     index (:mod:`state.item_index`, approximate) instead of an exact pass over the catalog."""
     index_nprobe: int = 16
     """Lists of the inverted file scanned per query (more: better recall, slower)."""
+    index_lists_per_sqrt: float = 2.0
+    """The inverted file has this many × √(items) lists (more: fewer vectors scanned per
+    probed list, a larger coarse search; ``bench/item_index.py --lists``)."""
     index_threads: int = 1
     """Threads of the index's searches and builds (faiss OpenMP). One: the engine is one
     thread by design, and spinning OpenMP workers on a busy machine take the cores that the
@@ -177,7 +180,10 @@ class RecommendParams:
         _check(self.recent_items >= 1 and 0.0 < self.recent_position_decay <= 1.0, "recent")
         _check(len(self.level_weights) >= 1, "recommend.level_weights must not be empty")
         _check(
-            self.index_min_items >= 1 and self.index_nprobe >= 1 and self.index_threads >= 1,
+            self.index_min_items >= 1
+            and self.index_nprobe >= 1
+            and self.index_threads >= 1
+            and self.index_lists_per_sqrt > 0,
             "recommend: index knobs",
         )
         _check(all(w >= 0.0 for w in self.level_weights), "recommend.level_weights >= 0")

@@ -74,6 +74,7 @@ class Recommender:
             catalog,
             min_rows=params.recommend.index_min_items,
             nprobe=params.recommend.index_nprobe,
+            lists=params.recommend.index_lists_per_sqrt,
             threads=params.recommend.index_threads,
         )
 
