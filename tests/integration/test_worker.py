@@ -210,9 +210,11 @@ def _produce_some_unkeyed(settings: KafkaSettings, lines: list[bytes]) -> None:
     assert producer.flush(30) == 0
 
 
+@pytest.mark.parametrize("engine_process", ["true", "false"], ids=["engine-process", "thread"])
 def test_bad_input_goes_to_the_dead_letter_topic(
-    kafka_topics: KafkaSettings, dataset: Path, tmp_path: Path
+    kafka_topics: KafkaSettings, dataset: Path, tmp_path: Path, engine_process: str
 ) -> None:
+    """Both engine hosts (its own process, the default; a thread of the worker)."""
     good = [x for x in (dataset / "events.jsonl").read_bytes().splitlines() if x.strip()][:400]
     mixed = tmp_path / "mixed.jsonl"
     body = list(good)
@@ -221,9 +223,12 @@ def test_bad_input_goes_to_the_dead_letter_topic(
     mixed.write_bytes(b"\n".join(body) + b"\n")
     produce_files(kafka_topics, dataset / "items.jsonl", None, progress=False)
     app_id = f"it-{uuid.uuid4().hex[:6]}"
-    worker = WorkerProcess(kafka_topics, tmp_path / "w1", app_id).start()
+    worker = WorkerProcess(
+        kafka_topics, tmp_path / "w1", app_id, IT_ENGINE_PROCESS=engine_process
+    ).start()
     try:
         worker.wait_ready()
+        assert (worker.health() or {}).get("engine_alive") is True
         _produce_some_unkeyed(kafka_topics, body)
         wait_until(lambda: _settled([worker], kafka_topics, app_id), 180, "worker settled")
         letters = [decode_dead_letter(v) for _, v in read_topic(kafka_topics, "events.dlq")]
