@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -193,34 +194,39 @@ def main() -> None:
         )
     events = data / "events.jsonl"
     lines = [x for x in events.read_bytes().splitlines() if x.strip()]
-    with local_kafka(work / "kafka") as bootstrap:
-        settings = KafkaSettings(bootstrap=bootstrap, topic_prefix="bench.")
-        specs = load_topic_specs(DEFAULT_TOPICS_SPEC, prefix="bench.", partitions=args.partitions)
-        admin = AdminClient(settings.client_config())
-        sink = TopicSpec(settings.topic("bench.sink"), args.partitions, 1)
-        apply_topics(admin, [*specs, sink])
-        produce_files(settings, data / "items.jsonl", events, progress=False, single_topic=True)
-        _log(f"produced {len(lines)} events; bare confluent-kafka loop")
-        bare = bare_loop(settings, len(lines))
-        _log(f"bare loop: {bare:,.0f} events/s; starting the worker")
-        worker = WorkerProcess(
-            settings,
-            work / "w",
-            "bench-worker",
-            IT_ENCODER_CACHE_DIR=str(CACHE / "bench-embeddings"),
-            IT_REFRESH_IDLE_S="3600",
-            IT_BATCH_MAX_WAIT_S="0.2",  # the product default
-            IT_LOG_LEVEL="WARNING",
-        ).start()
-        try:
-            worker.wait_ready(timeout=3600)
-            eps = worker_throughput(worker, len(lines), timeout=1800)
-            rate = args.latency_rate or eps / 2
-            _log(f"worker: {eps:,.0f} events/s; latency at {rate:,.0f} events/s")
-            lat = latency_phase(settings, lines, rate, args.latency_seconds)
-            m = worker.metrics()
-        finally:
-            worker.stop()
+    try:
+        with local_kafka(work / "kafka") as bootstrap:
+            settings = KafkaSettings(bootstrap=bootstrap, topic_prefix="bench.")
+            specs = load_topic_specs(
+                DEFAULT_TOPICS_SPEC, prefix="bench.", partitions=args.partitions
+            )
+            admin = AdminClient(settings.client_config())
+            sink = TopicSpec(settings.topic("bench.sink"), args.partitions, 1)
+            apply_topics(admin, [*specs, sink])
+            produce_files(settings, data / "items.jsonl", events, progress=False, single_topic=True)
+            _log(f"produced {len(lines)} events; bare confluent-kafka loop")
+            bare = bare_loop(settings, len(lines))
+            _log(f"bare loop: {bare:,.0f} events/s; starting the worker")
+            worker = WorkerProcess(
+                settings,
+                work / "w",
+                "bench-worker",
+                IT_ENCODER_CACHE_DIR=str(CACHE / "bench-embeddings"),
+                IT_REFRESH_IDLE_S="3600",
+                IT_BATCH_MAX_WAIT_S="0.2",  # the product default
+                IT_LOG_LEVEL="WARNING",
+            ).start()
+            try:
+                worker.wait_ready(timeout=3600)
+                eps = worker_throughput(worker, len(lines), timeout=1800)
+                rate = args.latency_rate or eps / 2
+                _log(f"worker: {eps:,.0f} events/s; latency at {rate:,.0f} events/s")
+                lat = latency_phase(settings, lines, rate, args.latency_seconds)
+                m = worker.metrics()
+            finally:
+                worker.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # the broker log and the state: about 1 GB
     arr = np.array(lat) if lat else np.array([float("nan")])
     result: dict[str, Any] = {
         "events_per_s": round(eps, 1),
