@@ -69,6 +69,9 @@ class Settings(KafkaSettings):
         100_000, ge=0, description="recently published users re-checked when signals move"
     )
     blas_threads: int = Field(1, ge=1, description="numpy BLAS threads in the worker")
+    consumer_fetch_max_wait_ms: int = Field(
+        100, ge=0, description="how long the broker may hold the worker's fetches (faust: 1500)"
+    )
     engine_process: bool = Field(
         True, description="run the engine in a child process (false: in a thread of the worker)"
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 import faust
 
+from streams.faust_app.transport import App
 from streams.settings import Settings
 
 __all__ = ["EVENT_TOPICS", "FaustParts", "build_faust"]
@@ -24,7 +25,7 @@ def _raw() -> faust.Schema:  # type: ignore[type-arg]
 class FaustParts:
     """What the runtime needs from faust."""
 
-    app: faust.App
+    app: App
     events: faust.TopicT
     users: Any  # faust.Table of bytes -> bytes
 
@@ -35,8 +36,9 @@ def build_faust(settings: Settings, *, partitions: int) -> FaustParts:
     ``partitions`` is the partition count of the event topics (the table's changelog gets the
     same, so a user's state lives on the partition of the user's events).
     """
-    app = faust.App(
+    app = App(
         settings.app_id,
+        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         broker=[f"kafka://{h}" for h in settings.bootstrap.split(",")],
         store="rocksdb://",
         datadir=str(settings.state_dir),
