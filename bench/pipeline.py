@@ -9,7 +9,8 @@ Runs its own single-node broker (deploy/kafka/kafka.sh) on free ports. Phases:
 3. throughput: the worker consumes the same backlog (events/s from its first batch to done);
 4. latency: events stamped with the wall clock are produced at half the measured throughput
    (or ``--latency-rate``) for ``--latency-seconds``; latency = broker timestamp of the
-   recommendation − event ts. The load generator serialises its events beforehand, so its
+   recommendation − event ts (of live events; ``stale_recommendations`` counts those with an
+   older ts, which none should have). The load generator serialises its events beforehand, so its
    own CPU time stays small (it shares the machine with the worker and the broker).
 
 Ends by printing one JSON line:
@@ -112,8 +113,10 @@ def live_templates(lines: list[bytes]) -> list[tuple[bytes, bytes, bytes]]:
 
 def latency_phase(
     settings: KafkaSettings, lines: list[bytes], rate: float, seconds: float
-) -> list[float]:
-    """Produce live-stamped events at ``rate``; latencies (ms) of the recommendations."""
+) -> tuple[list[float], int]:
+    """Produce live-stamped events at ``rate``; latencies (ms) of the recommendations of
+    live events, and how many recommendations carried an older time (``stale``: a backlog
+    user's recommendation published during the phase; none is expected)."""
     consumer = Consumer(
         {
             **settings.client_config(),
@@ -145,6 +148,8 @@ def latency_phase(
     loader = threading.Thread(target=load)
     loader.start()
     latencies: list[float] = []
+    stale = 0
+    phase_start_ms = time.time_ns() // 1_000_000
     deadline = time.perf_counter() + seconds + 10
     while time.perf_counter() < deadline:
         msg = consumer.poll(0.5)
@@ -153,11 +158,14 @@ def latency_phase(
         ts = orjson.loads(msg.value() or b"{}").get("ts")
         _, broker_ts = msg.timestamp()
         if isinstance(ts, int) and broker_ts > 0:
-            latencies.append(float(broker_ts - ts))
+            if ts < phase_start_ms:
+                stale += 1
+            else:
+                latencies.append(float(broker_ts - ts))
     stop.set()
     loader.join()
     consumer.close()
-    return latencies
+    return latencies, stale
 
 
 def main() -> None:
@@ -213,7 +221,7 @@ def main() -> None:
                 "bench-worker",
                 IT_ENCODER_CACHE_DIR=str(CACHE / "bench-embeddings"),
                 IT_REFRESH_IDLE_S="3600",
-                IT_BATCH_MAX_WAIT_S="0.2",  # the product default
+                IT_BATCH_MAX_WAIT_S=os.environ.get("IT_BATCH_MAX_WAIT_S", "0.2"),
                 IT_LOG_LEVEL="WARNING",
             ).start()
             try:
@@ -221,7 +229,7 @@ def main() -> None:
                 eps = worker_throughput(worker, len(lines), timeout=1800)
                 rate = args.latency_rate or eps / 2
                 _log(f"worker: {eps:,.0f} events/s; latency at {rate:,.0f} events/s")
-                lat = latency_phase(settings, lines, rate, args.latency_seconds)
+                lat, stale = latency_phase(settings, lines, rate, args.latency_seconds)
                 m = worker.metrics()
             finally:
                 worker.stop()
@@ -235,12 +243,14 @@ def main() -> None:
         "p50_ms": round(float(np.percentile(arr, 50)), 1),
         "p99_ms": round(float(np.percentile(arr, 99)), 1),
         "latency_samples": len(lat),
+        "stale_recommendations": stale,
         "latency_rate": round(rate, 1),
         "items": args.items,
         "users": args.users,
         "events": len(lines),
         "partitions": args.partitions,
         "batches": m.get("interest_tracker_batch_size_count", 0.0),
+        "duplicates": m.get("interest_tracker_events_duplicate_total", 0.0),
         "stage_seconds": {
             stage: round(
                 m.get(f'interest_tracker_batch_stage_seconds_sum{{stage="{stage}"}}', 0), 2
