@@ -234,6 +234,10 @@ def main() -> None:
             finally:
                 worker.stop()
     finally:
+        kept = CACHE / "bench-pipeline-worker.log"  # the last run's worker log, for post-mortems
+        if (work / "w.log").exists():
+            shutil.copyfile(work / "w.log", kept)
+            _log(f"worker log kept in {kept}")
         shutil.rmtree(work, ignore_errors=True)  # the broker log and the state: about 1 GB
     arr = np.array(lat) if lat else np.array([float("nan")])
     result: dict[str, Any] = {
