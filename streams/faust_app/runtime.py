@@ -157,7 +157,7 @@ class WorkerRuntime:
         self.ready = asyncio.Event()
         self.batches = 0
         self.processed = 0
-        self.last_batch_at = 0.0
+        self.last_batch_at = time.monotonic()  # idle time counts from the start, not the boot
         self.positions: dict[tuple[str, int], int] = {}
         self.published: OrderedDict[str, bytes] = OrderedDict()  # user -> last published
         self.dirty: set[str] = set()  # users touched since the last refresh
@@ -415,9 +415,11 @@ class WorkerRuntime:
         """Republish recommendations that changed since they were published: collaborative
         signals from later events (of this worker and of the others) move them. Covers the
         users touched since the last refresh, and, when signal deltas arrived since, every
-        user published recently (up to ``refresh_max_users``). Run when the worker is idle."""
+        user published recently (up to ``refresh_max_users``). Run when the worker is idle:
+        with batches queued or in flight it does nothing (the next idle moment refreshes)."""
         async with self._lock:
-            await self._drain()
+            if self._queued or self._flights:
+                return
             self._refreshing = True
             try:
                 await self._refresh()
