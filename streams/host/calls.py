@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from streams.core.engine import BatchResult, Engine
 from streams.core.messages import Message
-from streams.core.outputs import Rejection
+from streams.core.outputs import Recommendation, Rejection
 from streams.host.staging import BatchStage, StageProxy
 from streams.kafka.signals_codec import SignalCodecError, decode_deltas, encode_split
 
@@ -80,10 +80,14 @@ class ItemsOut:
     catalog_items: int
 
 
+def _rec(r: Recommendation) -> RecOut:
+    return RecOut(r.user_id, r.to_json(), r.ts)
+
+
 def _render(results: Sequence[BatchResult], poison: list[Poison]) -> BatchOut:
     out = BatchOut(poison=poison)
     for res in results:
-        out.recommendations += [RecOut(r.user_id, r.to_json(), r.ts) for r in res.recommendations]
+        out.recommendations += [_rec(r) for r in res.recommendations]
         out.alerts += [AlertOut(a.user_id, a.to_json(), a.severity) for a in res.alerts]
         out.rejections += res.rejections
         out.item_upserts += [(it.item_id, it.to_json()) for it in res.item_upserts]
@@ -160,4 +164,4 @@ class EngineCalls:
     def recommend(self, prefetched: dict[str, bytes], users: list[str]) -> list[RecOut]:
         """Recommendations for ``users`` from their stored states (no state changes)."""
         self.proxy.stage = BatchStage(prefetched)
-        return [RecOut(r.user_id, r.to_json(), r.ts) for r in self.engine.recommend(users)]
+        return [_rec(r) for r in self.engine.recommend(users)]

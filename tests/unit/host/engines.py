@@ -12,16 +12,10 @@ from streams.core.params import EngineParams
 from streams.host.calls import EngineCalls
 from streams.host.staging import StageProxy
 from tests.contract.encoder_doubles import HashingEncoder
-from tests.unit.core.helpers import item, msg
+from tests.unit.core.helpers import msg
+from tests.unit.core.test_engine import ITEMS as ENGINE_TEST_ITEMS
 
-ITEMS = [
-    item("run1", "trail running shoes", "sports/shoes/running"),
-    item("run2", "road running shoes light", "sports/shoes/running"),
-    item("run3", "running shoes for marathon", "sports/shoes/running"),
-    item("sock", "running socks", "sports/apparel"),
-    item("pan", "frying pan steel", "home/kitchen"),
-    item("pot", "cooking pot steel", "home/kitchen"),
-]
+ITEMS = ENGINE_TEST_ITEMS[:6]  # the engine tests' catalog, without the knife
 
 
 def small_calls(registry: CollectorRegistry, cache_users: int = 100) -> EngineCalls:
