@@ -116,10 +116,10 @@ class _Readers:
 
 
 def build_worker(
-    settings: Settings, engine: EngineClient, registry: CollectorRegistry
+    settings: Settings, engine: EngineClient, registry: CollectorRegistry, partitions: int
 ) -> faust.App:
-    """The faust App with the agent, the readers, the refresher and the HTTP endpoint."""
-    partitions = event_partitions(settings)
+    """The faust App with the agent, the readers, the refresher and the HTTP endpoint
+    (``partitions``: of the event topics, :func:`event_partitions`)."""
     parts = build_faust(settings, partitions=partitions)
     rt = WorkerRuntime(
         settings=settings,
@@ -240,10 +240,10 @@ def run_worker(settings: Settings) -> None:
     """
     threadpool_limits(limits=settings.blas_threads, user_api="blas")
     registry = CollectorRegistry()
-    event_partitions(settings)  # fail on missing topics before starting the engine
+    partitions = event_partitions(settings)  # fails on missing topics before the engine starts
     engine = start_engine(settings, registry)
     try:
-        app = build_worker(settings, engine, registry)
+        app = build_worker(settings, engine, registry, partitions)
         gc.collect()
         gc.freeze()
         worker = faust.Worker(
