@@ -13,6 +13,10 @@ Runs its own single-node broker (deploy/kafka/kafka.sh) on free ports. Phases:
    older ts, which none should have). The load generator serialises its events beforehand, so its
    own CPU time stays small (it shares the machine with the worker and the broker).
 
+Also printed, for the throughput phase: the CPU microseconds per event of the worker process
+(faust, tables, publishing), its engine process and the broker, and what stayed idle of the
+machine's cores (``throughput_cpu_us_per_event``); the engine calls and their mean size.
+
 Ends by printing one JSON line:
 ``{"events_per_s", "bare_loop_events_per_s", "ratio", "p50_ms", "p99_ms", ...}``.
 """
@@ -84,14 +88,54 @@ def bare_loop(settings: KafkaSettings, n: int) -> float:
     return n / elapsed
 
 
-def worker_throughput(worker: WorkerProcess, n: int, timeout: float) -> float:
-    """events/s from the worker's first processed batch until it has processed ``n``."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_pids(worker: WorkerProcess, kafka_dir: Path) -> dict[str, int]:
+    """The worker's process, its engine child and the broker."""
+    assert worker.proc is not None
+    pid = worker.proc.pid
+    pids = {"worker": pid, "broker": int((kafka_dir / "kafka.pid").read_text().strip())}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+                pids["engine"] = int(child)
+    return pids
+
+
+def worker_throughput(
+    worker: WorkerProcess, n: int, timeout: float, pids: dict[str, int]
+) -> tuple[float, dict[str, float], dict[str, float]]:
+    """events/s from the worker's first processed batch until it has processed ``n``; the CPU
+    microseconds per event of each of ``pids`` over that span; the engine calls made and
+    their mean size."""
     wait_until(lambda: (worker.health() or {}).get("processed", 0) > 0, timeout, "first batch")
+    cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    m0 = worker.metrics()
     t0, p0 = time.perf_counter(), (worker.health() or {}).get("processed", 0)
     wait_until(
         lambda: (worker.health() or {}).get("processed", 0) >= n, timeout, "backlog", step=0.2
     )
-    return float(n - p0) / (time.perf_counter() - t0)
+    elapsed = time.perf_counter() - t0
+    cpu = {
+        name: round((cpu_seconds(pid) - cpu0[name]) / (n - p0) * 1e6, 1)
+        for name, pid in pids.items()
+    }
+    cpu["idle"] = round(
+        max(0.0, (os.cpu_count() or 1) * elapsed / (n - p0) * 1e6 - sum(cpu.values())), 1
+    )
+    m1 = worker.metrics()
+    calls = m1["interest_tracker_batch_size_count"] - m0["interest_tracker_batch_size_count"]
+    size = m1["interest_tracker_batch_size_sum"] - m0["interest_tracker_batch_size_sum"]
+    engine_calls = {"calls": calls, "mean_events": round(size / calls, 1) if calls else 0.0}
+    return float(n - p0) / elapsed, cpu, engine_calls
 
 
 _TS = 7_777_777_777_777  # a placeholder no event carries
@@ -168,6 +212,48 @@ def latency_phase(
     return latencies, stale
 
 
+def summary(
+    args: argparse.Namespace,
+    *,
+    eps: float,
+    bare: float,
+    rate: float,
+    lat: list[float],
+    stale: int,
+    m: dict[str, float],
+    cpu: dict[str, float],
+    calls: dict[str, float],
+    events: int,
+) -> dict[str, Any]:
+    """The JSON line's fields."""
+    arr = np.array(lat) if lat else np.array([float("nan")])
+    result: dict[str, Any] = {
+        "events_per_s": round(eps, 1),
+        "bare_loop_events_per_s": round(bare, 1),
+        "ratio": round(eps / bare, 4),
+        "p50_ms": round(float(np.percentile(arr, 50)), 1),
+        "p99_ms": round(float(np.percentile(arr, 99)), 1),
+        "latency_samples": len(lat),
+        "stale_recommendations": stale,
+        "latency_rate": round(rate, 1),
+        "items": args.items,
+        "users": args.users,
+        "events": events,
+        "partitions": args.partitions,
+        "batches": m.get("interest_tracker_batch_size_count", 0.0),
+        "throughput_cpu_us_per_event": cpu,
+        "throughput_engine_calls": calls,
+        "duplicates": m.get("interest_tracker_events_duplicate_total", 0.0),
+        "stage_seconds": {
+            stage: round(
+                m.get(f'interest_tracker_batch_stage_seconds_sum{{stage="{stage}"}}', 0), 2
+            )
+            for stage in ("read", "engine", "publish", "state")
+        },
+    }
+    return result
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--items", type=int, default=100_000)
@@ -226,7 +312,8 @@ def main() -> None:
             ).start()
             try:
                 worker.wait_ready(timeout=3600)
-                eps = worker_throughput(worker, len(lines), timeout=1800)
+                pids = process_pids(worker, work / "kafka")
+                eps, cpu, calls = worker_throughput(worker, len(lines), 1800, pids)
                 rate = args.latency_rate or eps / 2
                 _log(f"worker: {eps:,.0f} events/s; latency at {rate:,.0f} events/s")
                 lat, stale = latency_phase(settings, lines, rate, args.latency_seconds)
@@ -239,30 +326,19 @@ def main() -> None:
             shutil.copyfile(work / "w.log", kept)
             _log(f"worker log kept in {kept}")
         shutil.rmtree(work, ignore_errors=True)  # the broker log and the state: about 1 GB
-    arr = np.array(lat) if lat else np.array([float("nan")])
-    result: dict[str, Any] = {
-        "events_per_s": round(eps, 1),
-        "bare_loop_events_per_s": round(bare, 1),
-        "ratio": round(eps / bare, 4),
-        "p50_ms": round(float(np.percentile(arr, 50)), 1),
-        "p99_ms": round(float(np.percentile(arr, 99)), 1),
-        "latency_samples": len(lat),
-        "stale_recommendations": stale,
-        "latency_rate": round(rate, 1),
-        "items": args.items,
-        "users": args.users,
-        "events": len(lines),
-        "partitions": args.partitions,
-        "batches": m.get("interest_tracker_batch_size_count", 0.0),
-        "duplicates": m.get("interest_tracker_events_duplicate_total", 0.0),
-        "stage_seconds": {
-            stage: round(
-                m.get(f'interest_tracker_batch_stage_seconds_sum{{stage="{stage}"}}', 0), 2
-            )
-            for stage in ("read", "engine", "publish", "state")
-        },
-    }
-    print(json.dumps(result))
+    figures = summary(
+        args,
+        eps=eps,
+        bare=bare,
+        rate=rate,
+        lat=lat,
+        stale=stale,
+        m=m,
+        cpu=cpu,
+        calls=calls,
+        events=len(lines),
+    )
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -10,15 +10,27 @@ requests a second instead of one.
 The value is set on the ``AIOKafkaConsumer`` before it starts (aiokafka 0.14.0 hands
 ``_fetch_max_wait_ms`` to its fetcher in ``start()``); both versions are pinned, and a unit
 test checks that the consumer faust builds carries it.
+
+The consumer also hands each fetched record set to the streams under one ``wait_first``
+instead of one per record: faust's ``Consumer._drain_messages`` races every record's delivery
+against ``suspend_flow`` (a rebalance) with ``mode.Service.wait_first``, which makes four
+tasks, an ``asyncio.wait`` and three cancellations per record. :meth:`_Consumer._drain_messages`
+keeps faust's per-record steps (read offsets, gaps, ``commit_every``, the delivery callback)
+and its interruptibility: a rebalance cancels the rest of the set, which faust fetches again
+after it seeks to the committed offsets (as with the record it cancels today).
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import aiokafka
 import faust
+from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as driver
+from faust.types import TP, Message
 
 __all__ = ["App", "Transport"]
 
@@ -33,6 +45,59 @@ class _ConsumerThread(driver.AIOKafkaConsumerThread):
 class _Consumer(driver.Consumer):
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - the broker's
+        """faust 0.15.3's loop, delivering each fetched set as one interruptible task."""
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                self.diag.set_flag(CONSUMER_FETCHING)
+                fetched = [pair async for pair in self.getmany(timeout=1.0)]
+                await self.sleep(0)
+                if fetched and not self.should_stop:
+                    await self.wait_first(self._deliver(fetched), self.suspend_flow.wait())
+                self.diag.unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            self.diag.unset_flag(CONSUMER_FETCHING)
+
+    async def _deliver(self, fetched: Sequence[tuple[TP, Message]]) -> None:
+        """faust's per-record steps for one fetched set, in order; stops at a rebalance."""
+        callback = self.callback
+        read_offset = self._read_offset
+        commit_every = self._commit_every
+        generation = self.app.consumer_generation_id
+        for i, (tp, message) in enumerate(fetched):
+            if not self.flow_active or self.app.consumer_generation_id != generation:
+                return  # a rebalance: the rest is fetched again after the seek
+            if i and not i % 100:
+                await asyncio.sleep(0)  # faust's yield_every
+            offset = message.offset
+            r_offset = read_offset[tp]
+            if r_offset is not None and offset < r_offset:
+                continue  # faust drops what it has read already
+            if r_offset and offset - r_offset > 1 and self.app.topics.acks_enabled_for(
+                message.topic
+            ):
+                await self._add_gap(tp, r_offset + 1, offset)
+            if commit_every is not None and self._n_acked >= commit_every:
+                self._n_acked = 0
+                await self.commit()
+            await callback(message)
+            read_offset[tp] = offset
 
 
 class Transport(driver.Transport):
@@ -51,3 +116,4 @@ class App(faust.App):
 
     def _new_transport(self) -> Transport:
         return Transport(self.conf.broker_consumer, self)
+

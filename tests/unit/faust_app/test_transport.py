@@ -1,10 +1,12 @@
-"""The worker's faust App builds its consumer with the configured fetch wait."""
+"""The worker's faust consumer: the configured fetch wait, and fetched sets delivered whole."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 from typing import Any
+
+from faust.types import TP, Message
 
 from streams.faust_app.app import build_faust
 from streams.faust_app.transport import Transport
@@ -25,3 +27,54 @@ def test_the_worker_consumer_gets_the_configured_fetch_wait(tmp_path: Path) -> N
         return wait
 
     assert asyncio.run(build()) == 42
+
+
+def _message(offset: int, partition: int = 0) -> Message:
+    tp = TP("events", partition)
+    return Message("events", partition, offset, 0.0, 0, None, b"u", b"{}", None, tp=tp)
+
+
+def _deliver(
+    tmp_path: Path,
+    fetched: list[Message],
+    *,
+    read: dict[TP, int] | None = None,
+    stop_at: int | None = None,
+) -> tuple[list[int], dict[TP, int | None]]:
+    """Offsets the stream callback got from one fetched set, and the read offsets after."""
+
+    async def run() -> tuple[list[int], dict[TP, int | None]]:
+        app = build_faust(Settings(state_dir=tmp_path), partitions=4).app
+        consumer: Any = app.consumer
+        got: list[int] = []
+
+        async def callback(message: Message) -> None:
+            got.append(message.offset)
+            if message.offset == stop_at:
+                consumer.stop_flow()  # a rebalance starts while this record is delivered
+
+        consumer.callback = callback
+        consumer._read_offset.update(read or {})
+        await consumer._deliver([(m.tp, m) for m in fetched])
+        return got, dict(consumer._read_offset)
+
+    return asyncio.run(run())
+
+
+def test_a_fetched_set_is_delivered_in_order_under_one_wait(tmp_path: Path) -> None:
+    fetched = [_message(o, p) for o in range(250) for p in (0, 1)]
+    got, read = _deliver(tmp_path, fetched)
+    assert got == [m.offset for m in fetched]
+    assert read == {TP("events", 0): 249, TP("events", 1): 249}
+
+
+def test_records_read_already_are_dropped_as_faust_does(tmp_path: Path) -> None:
+    got, read = _deliver(tmp_path, [_message(o) for o in range(5, 10)], read={TP("events", 0): 7})
+    assert got == [7, 8, 9]
+    assert read[TP("events", 0)] == 9
+
+
+def test_a_rebalance_stops_the_rest_of_the_set(tmp_path: Path) -> None:
+    got, read = _deliver(tmp_path, [_message(o) for o in range(10)], stop_at=3)
+    assert got == [0, 1, 2, 3]  # the rest is fetched again after faust's seek
+    assert read[TP("events", 0)] == 3
