@@ -89,8 +89,10 @@ class _Consumer(driver.Consumer):
             r_offset = read_offset[tp]
             if r_offset is not None and offset < r_offset:
                 continue  # faust drops what it has read already
-            if r_offset and offset - r_offset > 1 and self.app.topics.acks_enabled_for(
-                message.topic
+            if (
+                r_offset
+                and offset - r_offset > 1
+                and self.app.topics.acks_enabled_for(message.topic)
             ):
                 await self._add_gap(tp, r_offset + 1, offset)
             if commit_every is not None and self._n_acked >= commit_every:
@@ -116,4 +118,3 @@ class App(faust.App):
 
     def _new_transport(self) -> Transport:
         return Transport(self.conf.broker_consumer, self)
-
