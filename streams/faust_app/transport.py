@@ -46,7 +46,7 @@ class _Consumer(driver.Consumer):
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
-    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - the broker's
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - needs a broker
         """faust 0.15.3's loop, delivering each fetched set as one interruptible task."""
         consumer_should_stop = self._stopped.is_set
         fetcher_should_stop = fetcher._stopped.is_set
