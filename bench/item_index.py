@@ -4,7 +4,8 @@ Encodes a generated catalog with the real encoder (through a persistent embeddin
 later runs skip the model), builds queries the way the engine does (θ = a decayed mix of the
 vectors of items a user touched: here 2–8 items of one category plus one of another), and
 times, on the same queries, :class:`state.item_index.ItemIndex` in exact mode and with the
-inverted file (faiss IVF, ``--nprobe``), reporting the IVF's recall of the exact top ``k``.
+inverted file (faiss IVF, ``--nprobe``, ``--codes``), reporting the IVF's recall of the
+exact top ``k``.
 
 Ends by printing one JSON line:
 ``{"exact_us_per_query": …, "ivf_us_per_query": …, "speedup": …, "recall_at_k": …, ...}``.
@@ -84,18 +85,26 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=5000)
     ap.add_argument("--users", type=int, default=2000, help="of the generated dataset")
     ap.add_argument("--queries", type=int, default=2048)
-    ap.add_argument("--k", type=int, default=50, help="the engine's semantic_candidates")
     defaults = EngineParams().recommend
+    ap.add_argument(
+        "--k", type=int, default=defaults.semantic_candidates, help="semantic candidates"
+    )
     ap.add_argument("--nprobe", type=int, default=defaults.index_nprobe)
     ap.add_argument(
         "--lists", type=float, default=defaults.index_lists_per_sqrt, help="lists per √items"
+    )
+    ap.add_argument("--codes", choices=["pq4", "fp16"], default=defaults.index_codes)
+    ap.add_argument(
+        "--rerank", type=float, default=defaults.index_rerank, help="pq4: candidates per k"
     )
     ap.add_argument("--chunk", type=int, default=256, help="queries per search (a user chunk)")
     args = ap.parse_args()
     cat = _catalog(args.items, args.users)
     q = _queries(cat, args.queries, seed=1)
     exact_rows, exact_us = _time(ItemIndex(cat, min_rows=len(cat) + 1), q, args.k, args.chunk)
-    ivf = ItemIndex(cat, min_rows=1, nprobe=args.nprobe, lists=args.lists)
+    ivf = ItemIndex(
+        cat, min_rows=1, nprobe=args.nprobe, lists=args.lists, codes=args.codes, rerank=args.rerank
+    )
     start = time.perf_counter()
     ivf.search(q[:1], args.k)
     build_s = time.perf_counter() - start
@@ -119,6 +128,8 @@ def main() -> None:
                 "items": len(cat),
                 "k": args.k,
                 "nprobe": args.nprobe,
+                "codes": args.codes,
+                "rerank": args.rerank if args.codes == "pq4" else None,
                 "lists": ivf.lists,
                 "queries": args.queries,
             }

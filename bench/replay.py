@@ -99,6 +99,7 @@ def _args() -> argparse.Namespace:
     ap.add_argument("--emit", choices=["final", "updates"], default="final")
     ap.add_argument("--batch-size", type=int, default=32_768)
     ap.add_argument("--limit", type=int, default=0, help="replay only the first N event lines")
+    ap.add_argument("--engine-config", type=Path, help="EngineParams file (JSON or TOML)")
     ap.add_argument("--cache-dir", type=Path, help="persistent embedding cache (RocksDB)")
     ap.add_argument("--blas-threads", type=int, default=1, help="OpenBLAS threads; 0: default")
     ap.add_argument("--no-gc-freeze", action="store_true", help="do not gc.freeze() the warm-up")
@@ -166,11 +167,11 @@ def _replay_once(
     """One timed replay through a fresh engine: ``(events/s, events, users, items, s)``."""
     from streams.commands.replay import Emit, run_replay
     from streams.core.engine import Engine
-    from streams.core.params import EngineParams
+    from streams.core.config import load_params
     from streams.datasets.files import read_messages
     from streams.datasets.parse_ahead import ParsedBatches
 
-    params = EngineParams()
+    params = load_params(args.engine_config)
     events = (
         read_messages(events_path)
         if args.no_parse_ahead

@@ -3,23 +3,31 @@
 Exact search costs a ``(q, n)`` matrix product and a partition of it per query chunk: about
 2 ms per query at 100k items on one core, which caps a worker at a few hundred
 recommendations a second. Above ``min_rows`` recommendable rows the index is an inverted
-file (faiss ``IndexIVFScalarQuantizer``, inner product): ``lists × √n`` lists trained by
-k-means on a sample, ``nprobe`` of them scanned per query (about 2.5 % of a 100k catalog with
-the defaults, 2√n lists and 16 probed; ``bench/item_index.py`` at 100k items, k = 50: 125 µs
-per query, recall 0.997, 3.0 s to build, against 205 µs, 0.999 and 1.3 s with √n lists; 4√n
-lists and 20 probed: 120 µs, 0.998, but 9.3 s to build).
-The lists hold the vectors as float16: half the memory to scan, so about half the time of
-float32 lists (``IndexIVFFlat``) at the same recall (``bench/item_index.py``). The index
-returns ``k`` plus a slack of candidates by those rounded scores; they are re-scored
-exactly (float32, from the catalog) and the best ``k`` kept, so the scores are exact and an
-exhaustive index (``nprobe`` = lists) answers what exact search does.
+file (faiss, inner product): ``lists × √n`` lists trained by k-means on a sample, ``nprobe``
+of them scanned per query. What the lists hold (``codes``):
+
+- ``"pq4"`` (the default): 4-bit product codes of ``d/4`` sub-vectors (faiss
+  ``IndexIVFPQFastScan``, residuals to the list centroid), scanned with faiss's SIMD
+  fast-scan kernels: 48 bytes per item at 384 dimensions, so a probe reads little memory.
+  The codes only *select* ``⌈rerank × k⌉`` candidates; those are re-scored exactly and the
+  best ``k`` kept. A scan of float vectors is memory-bound: at 100k items, k = 100 on the
+  2-core VM (``bench/item_index.py``, 2026-12-03) ``pq4`` with 32 lists probed and 400
+  candidates took 308 µs per query at recall 0.993, ``fp16`` with 16 probed 519–609 µs at
+  0.995; about half of ``pq4``'s time is re-scoring (400 random catalog rows).
+- ``"fp16"``: the vectors as float16 (``IndexIVFScalarQuantizer``), ``k`` plus a slack of
+  ``min(k, 16)`` candidates by those rounded scores, re-scored exactly. Scanning every list
+  (``nprobe`` ≥ lists) answers exactly what exact search does.
+
+Re-scoring is exact float32 (faiss ``fvec_inner_products_by_idx``: each query against its
+own candidate rows of the catalog, one call for all queries), so the scores are exact; only
+which items reach the top ``k`` is approximate (recall, ``bench/item_index.py``).
 
 The catalog changes while the index is in use. Every upsert and delete stamps the row with
 the catalog's version (:attr:`state.catalog.Catalog.row_version`); rows stamped after the
 index was built are *fresh*: their index entries are ignored and their current vectors are
 scored exactly, next to the index's answer. When fresh rows exceed ``rebuild_fraction`` of
 the indexed ones the index is rebuilt. Results are deterministic for a given catalog history
-(k-means is seeded and trained single-threaded).
+(k-means and the product quantiser are seeded and trained single-threaded).
 
 Below ``min_rows`` the search is exact, so small catalogs (and the tests that compare paths)
 get exact answers; above it, the recall of the true top ``k`` is what ``nprobe`` buys
@@ -29,7 +37,7 @@ get exact answers; above it, the recall of the true top ``k`` is what ``nprobe``
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +49,7 @@ __all__ = ["ItemIndex"]
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
+Codes = Literal["pq4", "fp16"]
 
 
 def _nearest(catalog: Catalog, q: F32, k: int, mask: B) -> tuple[I64, F32]:
@@ -52,6 +61,29 @@ def _nearest(catalog: Catalog, q: F32, k: int, mask: B) -> tuple[I64, F32]:
     rows[:, : found.shape[1]] = np.where(hit, found, -1)
     scores[:, : found.shape[1]] = sims
     return rows, scores
+
+
+def _best(rows: I64, scores: F32, k: int) -> tuple[I64, F32]:
+    """Each query's ``k`` best ``(rows, scores)``: score descending, ties by row, ``-1``
+    rows (``-inf``) last. A partition finds the ``k`` first; only queries with a tie at the
+    ``k``-th score (or fewer than ``k`` finite scores) sort all of theirs."""
+    k = min(k, rows.shape[1])
+    key = np.where(rows >= 0, rows, np.iinfo(np.int64).max)
+    if k == 0 or k == rows.shape[1]:
+        order = np.lexsort((key, -scores), axis=1)[:, :k]
+    else:
+        neg = -scores
+        kth = np.partition(neg, k - 1, axis=1)[:, k - 1 : k]
+        keep = neg <= kth  # the k best, more where the k-th score is shared
+        exact = keep.sum(axis=1) == k
+        order = np.empty((len(rows), k), np.int64)
+        top = np.nonzero(keep[exact])[1].reshape(-1, k)
+        sub = np.take_along_axis
+        within = np.lexsort((sub(key[exact], top, 1), sub(neg[exact], top, 1)), axis=1)
+        order[exact] = sub(top, within, axis=1)
+        tied = ~exact
+        order[tied] = np.lexsort((key[tied], neg[tied]), axis=1)[:, :k]
+    return np.take_along_axis(rows, order, axis=1), np.take_along_axis(scores, order, axis=1)
 
 
 def _set_threads(n: int) -> None:
@@ -70,8 +102,10 @@ class ItemIndex:
         catalog: Catalog,
         *,
         min_rows: int = 20_000,
-        nprobe: int = 16,
+        nprobe: int = 32,
         lists: float = 2.0,
+        codes: Codes = "pq4",
+        rerank: float = 4.0,
         rebuild_fraction: float = 0.1,
         seed: int = 1234,
         threads: int = 1,
@@ -80,10 +114,13 @@ class ItemIndex:
         self.min_rows = min_rows
         self.nprobe = nprobe
         self.lists = lists
+        self.codes = codes
+        self.rerank = rerank
         self.rebuild_fraction = rebuild_fraction
         self.seed = seed
         self.threads = threads
         self._ivf: Any = None
+        self._pq = False  # whether the built index holds product codes
         self._built_at = -1  # the catalog version the index was built at
         self._indexed = 0
         self.builds = 0
@@ -135,24 +172,32 @@ class ItemIndex:
             fresh[:] = False
         return fresh
 
+    def _slack(self, k: int) -> int:
+        """Candidates the index returns per query for a top ``k`` (re-scored exactly)."""
+        if self._ivf is not None and self._pq:
+            return max(k, math.ceil(self.rerank * k))
+        return k + min(k, 16)
+
     def _ivf_search(self, q: F32, k: int, ok: B) -> tuple[I64, F32]:
         """The index's answer, without rows that changed or left since it was built."""
+        import faiss  # noqa: PLC0415
+
         cat = self.catalog
-        slack = k + min(k, 16)
         _set_threads(self.threads)
-        _, rows = self._ivf.search(q, slack)
-        rows = rows.astype(np.int64)
+        _, rows = self._ivf.search(q, self._slack(k))
+        rows = np.ascontiguousarray(rows, np.int64)
         valid = rows >= 0
         safe = np.where(valid, rows, 0)
         valid &= ok[safe] & (cat.row_version[safe] <= self._built_at)
-        mat = cat.matrix()
-        exact = np.empty(safe.shape, np.float32)  # per query: its rows stay in cache
-        for i in range(len(q)):
-            exact[i] = mat[safe[i]] @ q[i]
+        mat = np.ascontiguousarray(cat.matrix(), np.float32)
+        exact = np.empty(safe.shape, np.float32)
+        if safe.size:
+            ptr = faiss.swig_ptr
+            faiss.fvec_inner_products_by_idx(  # type: ignore[attr-defined]  # SWIG, no stub
+                ptr(exact), ptr(q), ptr(mat), ptr(safe), cat.dim, len(q), safe.shape[1]
+            )
         scores = np.where(valid, exact, np.float32(-np.inf))
-        rows = np.where(valid, rows, -1)
-        order = np.lexsort((np.where(valid, rows, np.iinfo(np.int64).max), -scores), axis=1)[:, :k]
-        return np.take_along_axis(rows, order, axis=1), np.take_along_axis(scores, order, axis=1)
+        return _best(np.where(valid, rows, -1), scores, k)
 
     def _build(self, ok: B) -> None:
         import faiss  # noqa: PLC0415 - only catalogs above min_rows load it
@@ -163,9 +208,18 @@ class ItemIndex:
         vecs = np.ascontiguousarray(cat.matrix()[rows], np.float32)
         nlist = max(8, int(self.lists * math.sqrt(len(rows))))
         quantizer = faiss.IndexFlatIP(cat.dim)
-        ivf = faiss.IndexIVFScalarQuantizer(
-            quantizer, cat.dim, nlist, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
-        )
+        self._pq = self.codes == "pq4" and cat.dim % 4 == 0 and len(rows) >= 16
+        ivf: Any
+        if self._pq:  # 4 dimensions per 4-bit sub-quantizer (16 centroids: >= 16 rows)
+            ivf = faiss.IndexIVFPQFastScan(
+                quantizer, cat.dim, nlist, cat.dim // 4, 4, faiss.METRIC_INNER_PRODUCT
+            )
+            ivf.by_residual = True
+            ivf.pq.cp.seed = self.seed
+        else:
+            ivf = faiss.IndexIVFScalarQuantizer(
+                quantizer, cat.dim, nlist, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
+            )
         ivf.cp.seed = self.seed
         ivf.cp.max_points_per_centroid = 64  # a sample: training stays well under a second
         ivf.cp.min_points_per_centroid = 1  # small catalogs (tests): no warning, still fine

@@ -37,6 +37,7 @@ DAY_MS = 24 * HOUR_MS
 
 ValueMode = Literal["none", "linear", "log"]
 Diversity = Literal["none", "category_cap", "mmr"]
+IndexCodes = Literal["pq4", "fp16"]
 
 
 def _check(ok: bool, what: str) -> None:
@@ -154,8 +155,15 @@ class RecommendParams:
     index_min_items: int = 20_000
     """From this many recommendable items on, semantic candidates come from an inverted-file
     index (:mod:`state.item_index`, approximate) instead of an exact pass over the catalog."""
-    index_nprobe: int = 16
+    index_nprobe: int = 32
     """Lists of the inverted file scanned per query (more: better recall, slower)."""
+    index_codes: IndexCodes = "pq4"
+    """What the lists hold: ``pq4`` (4-bit product codes scanned by faiss's fast-scan
+    kernels; candidates re-scored exactly) or ``fp16`` (float16 vectors: slower scans, and
+    every list scanned equals the exact pass). :mod:`state.item_index`."""
+    index_rerank: float = 4.0
+    """``pq4``: the codes select ``index_rerank × semantic_candidates`` items per query, which
+    are re-scored exactly (more: better recall, more re-scoring)."""
     index_lists_per_sqrt: float = 2.0
     """The inverted file has this many × √(items) lists (more: fewer vectors scanned per
     probed list, a larger coarse search; ``bench/item_index.py --lists``)."""
@@ -183,7 +191,9 @@ class RecommendParams:
             self.index_min_items >= 1
             and self.index_nprobe >= 1
             and self.index_threads >= 1
-            and self.index_lists_per_sqrt > 0,
+            and self.index_lists_per_sqrt > 0
+            and self.index_codes in ("pq4", "fp16")
+            and self.index_rerank >= 1.0,
             "recommend: index knobs",
         )
         _check(all(w >= 0.0 for w in self.level_weights), "recommend.level_weights >= 0")

@@ -75,6 +75,8 @@ class Recommender:
             min_rows=params.recommend.index_min_items,
             nprobe=params.recommend.index_nprobe,
             lists=params.recommend.index_lists_per_sqrt,
+            codes=params.recommend.index_codes,
+            rerank=params.recommend.index_rerank,
             threads=params.recommend.index_threads,
         )
 

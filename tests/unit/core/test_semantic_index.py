@@ -6,20 +6,23 @@ import dataclasses
 import json
 
 import numpy as np
+import pytest
 
 from streams.core.engine import Engine
 from streams.core.messages import Message
 from streams.core.outputs import Recommendation
-from streams.core.params import EngineParams
+from streams.core.params import EngineParams, IndexCodes
 from streams.core.ranking import exact_semantic, indexed_semantic
 from streams.datasets import GeneratorParams, generate
 from streams.datasets.records import event_records, item_records
 from tests.contract.encoder_doubles import HashingEncoder
 
 
-def _engine(min_items: int, nprobe: int) -> tuple[Engine, list[str]]:
+def _engine(min_items: int, nprobe: int, codes: IndexCodes = "pq4") -> tuple[Engine, list[str]]:
     params = EngineParams()
-    rp = dataclasses.replace(params.recommend, index_min_items=min_items, index_nprobe=nprobe)
+    rp = dataclasses.replace(
+        params.recommend, index_min_items=min_items, index_nprobe=nprobe, index_codes=codes
+    )
     engine = Engine(dataclasses.replace(params, recommend=rp), HashingEncoder(32))
     ds = generate(GeneratorParams(users=150, items=900, seed=5))
     engine.apply_items([Message(json.dumps(r).encode()) for r in item_records(ds)])
@@ -35,7 +38,7 @@ def _recs(engine: Engine, users: list[str]) -> list[Recommendation]:
 
 def test_an_exhaustive_index_recommends_what_the_exact_pass_does() -> None:
     exact, users = _engine(min_items=10**9, nprobe=16)
-    indexed, _ = _engine(min_items=1, nprobe=10**6)  # every list scanned: the exact top k
+    indexed, _ = _engine(min_items=1, nprobe=10**6, codes="fp16")  # every list: the exact top k
     a, b = _recs(exact, users), _recs(indexed, users)
     assert indexed._recommender.index.approximate
     assert not exact._recommender.index.approximate
@@ -44,9 +47,10 @@ def test_an_exhaustive_index_recommends_what_the_exact_pass_does() -> None:
         assert np.allclose([i.score for i in ra.items], [i.score for i in rb.items], atol=1e-5)
 
 
-def test_a_partial_index_keeps_most_recommendations() -> None:
+@pytest.mark.parametrize("codes", ["pq4", "fp16"])
+def test_a_partial_index_keeps_most_recommendations(codes: IndexCodes) -> None:
     exact, users = _engine(min_items=10**9, nprobe=16)
-    indexed, _ = _engine(min_items=1, nprobe=4)
+    indexed, _ = _engine(min_items=1, nprobe=4, codes=codes)
     a, b = _recs(exact, users), _recs(indexed, users)
     same = np.mean(
         [

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from state.catalog import Catalog
-from state.item_index import ItemIndex
+from state.item_index import Codes, ItemIndex, _best
 
 DIM = 16
 
@@ -48,10 +51,11 @@ def test_small_catalogs_are_exact_with_ties_by_row() -> None:
     assert sorted(full[0][full[0] >= 0].tolist()) == sorted(set(range(50)) - {10})
 
 
-def test_large_catalogs_use_the_inverted_file_with_high_recall() -> None:
+@pytest.mark.parametrize("codes", ["pq4", "fp16"])
+def test_large_catalogs_use_the_inverted_file_with_high_recall(codes: Codes) -> None:
     vecs = _clustered(4000, 1)
     cat = _catalog(vecs)
-    index = ItemIndex(cat, min_rows=1000, nprobe=16)
+    index = ItemIndex(cat, min_rows=1000, nprobe=16, codes=codes)
     q = _clustered(200, 2)
     rows, scores = index.search(q, 20)
     assert index.approximate
@@ -89,3 +93,51 @@ def test_enough_fresh_rows_trigger_a_rebuild_and_results_are_deterministic() -> 
     a.upsert([f"x{i}" for i in range(400)], ["c"] * 400, more, list(range(400)))
     ia.search(q, 10)
     assert ia.builds == 2
+
+
+def test_product_codes_select_and_exact_scores_decide() -> None:
+    """pq4: a fast-scan index of d/4 sub-quantizers; its candidates are re-scored exactly, so
+    with every list scanned and a slack covering the catalog the answer is the exact one."""
+    vecs = _clustered(1500, 7)
+    cat = _catalog(vecs)
+    q = _clustered(40, 8)
+    index = ItemIndex(cat, min_rows=1000, nprobe=10**6, rerank=200.0)
+    rows, scores = index.search(q, 5)
+    assert type(index._ivf).__name__ == "IndexIVFPQFastScan"
+    assert index._ivf.pq.M == DIM // 4
+    assert [set(r.tolist()) for r in rows] == _exact(cat, q, 5)
+    assert np.allclose(scores, np.einsum("qd,qkd->qk", q, cat.matrix()[rows]), atol=1e-6)
+
+
+def test_product_codes_need_a_dimension_divisible_by_four() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1200, 18)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)  # each row its own nearest
+    cat = Catalog(18)
+    cat.upsert([f"i{i}" for i in range(1200)], ["c"] * 1200, x, list(range(1200)))
+    index = ItemIndex(cat, min_rows=1000)
+    rows, _ = index.search(x[:3], 4)
+    assert type(index._ivf).__name__ == "IndexIVFScalarQuantizer"
+    assert rows[:, 0].tolist() == [0, 1, 2]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 5),
+    st.integers(1, 30),
+    st.integers(0, 33),
+    st.integers(0, 2**32 - 1),
+)
+def test_the_best_k_are_a_full_sort_cut_short(q: int, m: int, k: int, seed: int) -> None:
+    """The partition shortcut orders like sorting everything by (score desc, row), ties and
+    ``-1`` padding included."""
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 4, (q, m)).astype(np.float32)  # many ties
+    rows = rng.integers(0, 40, (q, m))
+    rows[rng.random((q, m)) < 0.2] = -1
+    scores[rows < 0] = -np.inf
+    got_rows, got_scores = _best(rows, scores, k)
+    key = np.where(rows >= 0, rows, np.iinfo(np.int64).max)
+    order = np.lexsort((key, -scores), axis=1)[:, : min(k, m)]
+    assert np.array_equal(got_rows, np.take_along_axis(rows, order, axis=1))
+    assert np.array_equal(got_scores, np.take_along_axis(scores, order, axis=1))
