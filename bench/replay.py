@@ -166,8 +166,8 @@ def _replay_once(
 ) -> tuple[float, int, int, int, float]:
     """One timed replay through a fresh engine: ``(events/s, events, users, items, s)``."""
     from streams.commands.replay import Emit, run_replay
-    from streams.core.engine import Engine
     from streams.core.config import load_params
+    from streams.core.engine import Engine
     from streams.datasets.files import read_messages
     from streams.datasets.parse_ahead import ParsedBatches
 
