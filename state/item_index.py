@@ -43,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from state.catalog import Catalog
+from state.kernels import top_k_per_row
 
 __all__ = ["ItemIndex"]
 
@@ -61,29 +62,6 @@ def _nearest(catalog: Catalog, q: F32, k: int, mask: B) -> tuple[I64, F32]:
     rows[:, : found.shape[1]] = np.where(hit, found, -1)
     scores[:, : found.shape[1]] = sims
     return rows, scores
-
-
-def _best(rows: I64, scores: F32, k: int) -> tuple[I64, F32]:
-    """Each query's ``k`` best ``(rows, scores)``: score descending, ties by row, ``-1``
-    rows (``-inf``) last. A partition finds the ``k`` first; only queries with a tie at the
-    ``k``-th score (or fewer than ``k`` finite scores) sort all of theirs."""
-    k = min(k, rows.shape[1])
-    key = np.where(rows >= 0, rows, np.iinfo(np.int64).max)
-    if k == 0 or k == rows.shape[1]:
-        order = np.lexsort((key, -scores), axis=1)[:, :k]
-    else:
-        neg = -scores
-        kth = np.partition(neg, k - 1, axis=1)[:, k - 1 : k]
-        keep = neg <= kth  # the k best, more where the k-th score is shared
-        exact = keep.sum(axis=1) == k
-        order = np.empty((len(rows), k), np.int64)
-        top = np.nonzero(keep[exact])[1].reshape(-1, k)
-        sub = np.take_along_axis
-        within = np.lexsort((sub(key[exact], top, 1), sub(neg[exact], top, 1)), axis=1)
-        order[exact] = sub(top, within, axis=1)
-        tied = ~exact
-        order[tied] = np.lexsort((key[tied], neg[tied]), axis=1)[:, :k]
-    return np.take_along_axis(rows, order, axis=1), np.take_along_axis(scores, order, axis=1)
 
 
 def _set_threads(n: int) -> None:
@@ -174,7 +152,7 @@ class ItemIndex:
 
     def _slack(self, k: int) -> int:
         """Candidates the index returns per query for a top ``k`` (re-scored exactly)."""
-        if self._ivf is not None and self._pq:
+        if self._pq:
             return max(k, math.ceil(self.rerank * k))
         return k + min(k, 16)
 
@@ -197,7 +175,7 @@ class ItemIndex:
                 ptr(exact), ptr(q), ptr(mat), ptr(safe), cat.dim, len(q), safe.shape[1]
             )
         scores = np.where(valid, exact, np.float32(-np.inf))
-        return _best(np.where(valid, rows, -1), scores, k)
+        return top_k_per_row(np.where(valid, rows, -1), scores, k)
 
     def _build(self, ok: B) -> None:
         import faiss  # noqa: PLC0415 - only catalogs above min_rows load it

@@ -29,6 +29,7 @@ __all__ = [
     "first_argmax",
     "sorted_unique",
     "top_k_columns",
+    "top_k_per_row",
     "top_within",
     "unique_inverse",
 ]
@@ -183,3 +184,31 @@ def top_k_columns(
     out_names[:, :kk] = np.take_along_axis(chosen, order, axis=1)
     out[:, :kk] = np.take_along_axis(top, order, axis=1)
     return out_names, out
+
+
+def top_k_per_row(
+    rows: I64, scores: npt.NDArray[np.float32], k: int
+) -> tuple[I64, npt.NDArray[np.float32]]:
+    """Per row of ``scores`` (its candidates named by ``rows``, ``-1``: none, with ``-inf``),
+    the ``k`` best ``(rows, scores)``: score descending, ties by the smaller row, ``-1`` last;
+    the same order as a full ``lexsort`` cut at ``k`` (:func:`top_k_columns` takes shared
+    column names and does not resolve ties at the ``k``-th score). A partition finds the
+    ``k`` first; only rows with a tie at the ``k``-th score (or fewer than ``k`` finite
+    scores) sort all of theirs."""
+    k = min(k, rows.shape[1])
+    key = np.where(rows >= 0, rows, np.iinfo(np.int64).max)
+    if k == 0 or k == rows.shape[1]:
+        order = np.lexsort((key, -scores), axis=1)[:, :k]
+    else:
+        neg = -scores
+        kth = np.partition(neg, k - 1, axis=1)[:, k - 1 : k]
+        keep = neg <= kth  # the k best, more where the k-th score is shared
+        exact = keep.sum(axis=1) == k
+        order = np.empty((len(rows), k), np.int64)
+        top = np.nonzero(keep[exact])[1].reshape(-1, k)
+        sub = np.take_along_axis
+        within = np.lexsort((sub(key[exact], top, 1), sub(neg[exact], top, 1)), axis=1)
+        order[exact] = sub(top, within, axis=1)
+        tied = ~exact
+        order[tied] = np.lexsort((key[tied], neg[tied]), axis=1)[:, :k]
+    return np.take_along_axis(rows, order, axis=1), np.take_along_axis(scores, order, axis=1)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from state.item_index import Codes as IndexCodes
 from streams.core.errors import ConfigError
 
 __all__ = [
@@ -37,7 +38,6 @@ DAY_MS = 24 * HOUR_MS
 
 ValueMode = Literal["none", "linear", "log"]
 Diversity = Literal["none", "category_cap", "mmr"]
-IndexCodes = Literal["pq4", "fp16"]
 
 
 def _check(ok: bool, what: str) -> None:

@@ -8,10 +8,11 @@ import json
 import numpy as np
 import pytest
 
+from state.item_index import Codes as IndexCodes
 from streams.core.engine import Engine
 from streams.core.messages import Message
 from streams.core.outputs import Recommendation
-from streams.core.params import EngineParams, IndexCodes
+from streams.core.params import EngineParams
 from streams.core.ranking import exact_semantic, indexed_semantic
 from streams.datasets import GeneratorParams, generate
 from streams.datasets.records import event_records, item_records

@@ -5,11 +5,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from state.catalog import Catalog
-from state.item_index import Codes, ItemIndex, _best
+from state.item_index import Codes, ItemIndex
 
 DIM = 16
 
@@ -119,25 +117,3 @@ def test_product_codes_need_a_dimension_divisible_by_four() -> None:
     rows, _ = index.search(x[:3], 4)
     assert type(index._ivf).__name__ == "IndexIVFScalarQuantizer"
     assert rows[:, 0].tolist() == [0, 1, 2]
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    st.integers(1, 5),
-    st.integers(1, 30),
-    st.integers(0, 33),
-    st.integers(0, 2**32 - 1),
-)
-def test_the_best_k_are_a_full_sort_cut_short(q: int, m: int, k: int, seed: int) -> None:
-    """The partition shortcut orders like sorting everything by (score desc, row), ties and
-    ``-1`` padding included."""
-    rng = np.random.default_rng(seed)
-    scores = rng.integers(0, 4, (q, m)).astype(np.float32)  # many ties
-    rows = rng.integers(0, 40, (q, m))
-    rows[rng.random((q, m)) < 0.2] = -1
-    scores[rows < 0] = -np.inf
-    got_rows, got_scores = _best(rows, scores, k)
-    key = np.where(rows >= 0, rows, np.iinfo(np.int64).max)
-    order = np.lexsort((key, -scores), axis=1)[:, : min(k, m)]
-    assert np.array_equal(got_rows, np.take_along_axis(rows, order, axis=1))
-    assert np.array_equal(got_scores, np.take_along_axis(scores, order, axis=1))

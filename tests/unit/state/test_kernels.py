@@ -14,6 +14,7 @@ from state.kernels import (
     find_sorted,
     first_argmax,
     sorted_unique,
+    top_k_per_row,
     top_within,
     unique_inverse,
 )
@@ -99,3 +100,25 @@ def test_find_sorted_finds_exactly_the_present_keys(keys: set[int], wanted: list
     pos, hit = find_sorted(k, w)
     assert hit.tolist() == [x in keys for x in wanted]
     assert k[pos[hit]].tolist() == [x for x in wanted if x in keys]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 5),
+    st.integers(1, 30),
+    st.integers(0, 33),
+    st.integers(0, 2**32 - 1),
+)
+def test_the_best_k_are_a_full_sort_cut_short(q: int, m: int, k: int, seed: int) -> None:
+    """The partition shortcut orders like sorting everything by (score desc, row), ties and
+    ``-1`` padding included."""
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 4, (q, m)).astype(np.float32)  # many ties
+    rows = rng.integers(0, 40, (q, m))
+    rows[rng.random((q, m)) < 0.2] = -1
+    scores[rows < 0] = -np.inf
+    got_rows, got_scores = top_k_per_row(rows, scores, k)
+    key = np.where(rows >= 0, rows, np.iinfo(np.int64).max)
+    order = np.lexsort((key, -scores), axis=1)[:, : min(k, m)]
+    assert np.array_equal(got_rows, np.take_along_axis(rows, order, axis=1))
+    assert np.array_equal(got_scores, np.take_along_axis(scores, order, axis=1))
