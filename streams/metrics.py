@@ -97,3 +97,11 @@ class WorkerMetrics:
             "Global-signal delta messages applied (co-visitation, trending).",
             registry=registry,
         )
+        self.signal_dropped = Counter(
+            p + "signal_records_dropped",
+            "Signal records not applied: a retried publication's repeats (repeated, counted "
+            "per record) and batches whose writer died before publishing all their records "
+            "(incomplete, counted per batch).",
+            ["reason"],
+            registry=registry,
+        )

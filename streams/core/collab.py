@@ -6,6 +6,10 @@ that are at most ``covis.window_ms`` apart, with weight
 ``sqrt(collab_a · collab_b) · 2^(−|Δt| / gap_half_life)``, stored at the batch's reference time
 at the pair's later event time, in both directions. Same-item pairs and zero collaborative
 weights (``dislike``) are skipped. Trending: each event adds its collaborative weight.
+
+An event whose increments were published before (redelivered after a crash, ``fresh``
+false) adds neither its trending weight nor its pairs with earlier events again; it stays in
+the sequence, so later events still pair with it.
 """
 
 from __future__ import annotations
@@ -60,9 +64,14 @@ class RowDeltas:
 
 
 def _sequences(
-    ea: EventArrays, states: Sequence[UserState], catalog: Catalog, window: int
+    ea: EventArrays,
+    states: Sequence[UserState],
+    catalog: Catalog,
+    window: int,
+    fresh: npt.NDArray[np.bool_] | None,
 ) -> tuple[I64, I64, I64, F64, I64]:
-    """``(user, row, ts, collab, is_new)`` of history tails followed by the batch events."""
+    """``(user, row, ts, collab, is_new)`` of history tails followed by the batch events
+    (``is_new``: a batch event that is ``fresh``)."""
     h_user: list[int] = []
     h_item: list[str] = []
     h_ts: list[int] = []
@@ -80,20 +89,28 @@ def _sequences(
     row = np.concatenate([h_row, ea.row])[order]
     ts = np.concatenate([np.asarray(h_ts, np.int64), ea.ts])[order]
     w = np.concatenate([np.asarray(h_w, np.float64), ea.collab])[order]
-    new = np.concatenate([np.zeros(len(h_user), np.int64), np.ones(ea.n, np.int64)])[order]
+    batch = np.ones(ea.n, np.int64) if fresh is None else fresh.astype(np.int64)
+    new = np.concatenate([np.zeros(len(h_user), np.int64), batch])[order]
     return user[order], row, ts, w, new
 
 
 def collab_deltas(
-    ea: EventArrays, states: Sequence[UserState], catalog: Catalog, params: EngineParams
+    ea: EventArrays,
+    states: Sequence[UserState],
+    catalog: Catalog,
+    params: EngineParams,
+    fresh: npt.NDArray[np.bool_] | None = None,
 ) -> RowDeltas:
-    """Co-visitation and trending increments of the batch (states: before the batch)."""
+    """Co-visitation and trending increments of the batch (states: before the batch);
+    ``fresh``: per event, whether its increments count (``None``: all do)."""
     cp, tp = params.covis, params.trending
     t_ref = int(ea.ts.max())
     ok = (ea.row >= 0) & (ea.collab > 0.0)
+    if fresh is not None:
+        ok &= fresh
     pop_rows = ea.row[ok]
     pop_w = ea.collab[ok] * np.exp2((ea.ts[ok] - t_ref) / tp.half_life_ms)
-    user, row, ts, w, new = _sequences(ea, states, catalog, cp.window_events)
+    user, row, ts, w, new = _sequences(ea, states, catalog, cp.window_events, fresh)
     p = np.flatnonzero(new)
     a_parts: list[I64] = []
     b_parts: list[I64] = []

@@ -157,12 +157,17 @@ class Engine:
         now_ms: int | None = None,
         recommend: bool = True,
         parsed: ParsedEvents | None = None,
+        counted: npt.NDArray[np.bool_] | None = None,
     ) -> BatchResult:
         """Apply one batch of raw event messages.
 
         ``now_ms``: the caller's clock for the ``future_ts`` rule (``None``: no check).
         ``recommend=False`` skips the per-user recommendations (replay ``--emit final``).
         ``parsed``: :meth:`parse` of these very ``messages``, when it was done ahead.
+        ``counted``: per message, whether its collaborative increments were published
+        already (a redelivery after a crash): such an event still updates its user's state
+        (when that state does not have it yet) and pairs with later events, but makes no
+        trending or co-visitation increment of its own again.
         """
         res = BatchResult()
         cols, rejections = self.parse(messages) if parsed is None else parsed
@@ -183,7 +188,12 @@ class Engine:
         busy: list[UserState] = []
         if len(adm.order):
             try:
-                res.alerts, deltas, busy = self._apply(cols, adm, rows, texts, text_vecs)
+                fresh = None
+                if counted is not None and counted.any():
+                    fresh = ~counted[np.asarray(cols.msg, np.int64)[adm.order]]
+                res.alerts, deltas, busy = self._apply(
+                    cols, adm, rows, texts, text_vecs, fresh=fresh
+                )
             except (ValueError, IndexError, FloatingPointError) as exc:
                 users = ", ".join(adm.states[u].user_id for u in np.unique(adm.user)[:5].tolist())
                 raise EngineError(f"batch failed for users {users}...: {exc}") from exc
@@ -228,13 +238,15 @@ class Engine:
         rows: I64,
         texts: list[str],
         text_vecs: npt.NDArray[np.float32],
+        *,
+        fresh: npt.NDArray[np.bool_] | None = None,
     ) -> tuple[list[DriftAlert], SignalDeltas, list[UserState]]:
         text_rows = {t: i for i, t in enumerate(texts)}
         ea, users = build_arrays(
             cols, adm.order, adm.user, rows=rows, types=self._types, text_rows=text_rows
         )
         states = [adm.states[u] for u in users.tolist()]
-        deltas = collab_deltas(ea, states, self.catalog, self.params)
+        deltas = collab_deltas(ea, states, self.catalog, self.params, fresh)
         c = contributions(ea, states, self.catalog, text_vecs, self.params)
         alerts = detect_drift(ea, states, self.catalog, c, self.params)
         apply_interests(ea, states, self.catalog, c, self.params)

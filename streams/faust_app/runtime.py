@@ -10,11 +10,15 @@ Order of a batch (the offsets are acked by faust only after :meth:`process_batch
 3. publish recommendations, drift alerts, dead letters, inline item upserts and signal
    deltas, and wait until the broker has them all (transient failures are retried; when
    retries run out the process exits without committing, so the batch is redelivered);
-4. write the changed states into the table (changelog), each in the context of one of the
-   user's own events so the RocksDB partition is the user's partition, and flush.
+4. write the changed states to the table's changelog and, once the broker has them, to its
+   RocksDB store, each in the context of one of the user's own events so the RocksDB
+   partition is the user's partition.
 
 A crash anywhere before the ack means redelivery; the engine's per-user offset marks make the
 replay of already-applied events a no-op for user state, and outputs are at-least-once.
+Signal deltas count once: each batch's records are marked with the batch, readers apply a
+batch once and whole, and the deltas of redelivered events that a published batch counted
+are not made again (:mod:`streams.kafka.signal_ledger`).
 """
 
 from __future__ import annotations
@@ -94,6 +98,10 @@ def _user_and_type(value: bytes) -> tuple[str | None, str]:
     )
 
 
+async def _nothing() -> None:
+    return None
+
+
 async def _uncancellable(coro: Awaitable[T]) -> T:
     """Await ``coro`` to the end even when cancelled (then re-raise the cancellation), so
     faust never stops the worker halfway through handing over or completing a batch."""
@@ -164,6 +172,12 @@ class WorkerRuntime:
         self.signals_changed = False  # signal deltas applied since the last refresh
         self.last_signal_at = 0.0
         self.owned: Callable[[], set[int]] = lambda: set(range(partitions))
+        # the consumer group generation, and a wait for the signals topic to be read to its
+        # end: before a batch of a new generation (partitions may have moved here), the
+        # deltas their previous owner published must be known (``SignalLedger``)
+        self.generation: Callable[[], int] = lambda: 0
+        self.sync_signals: Callable[[], Awaitable[None]] = _nothing
+        self._synced_generation: int | None = None
         self._lock = asyncio.Lock()  # refreshes never overlap
         self._queued: list[Any] = []  # events waiting for the engine
         self._taken = asyncio.Event()  # set when the queue is handed to the engine
@@ -186,6 +200,10 @@ class WorkerRuntime:
         makes when this returns is not the final one: the offsets become committable only
         when the completion acks them, after the outputs and the states are durable. Waits
         while ``MAX_QUEUED_BATCHES`` batches' worth of events are queued (back-pressure)."""
+        generation = self.generation()
+        if generation != self._synced_generation:
+            await self.sync_signals()
+            self._synced_generation = generation
         for ev in events:
             ev.message.incref()
         cap = MAX_QUEUED_BATCHES * self.settings.batch_max_events
@@ -382,7 +400,8 @@ class WorkerRuntime:
         ]
         out.extend(self._out("events.dlq", d.key, d.to_json(), d.headers()) for d in letters)
         out.extend(self._out("items", key.encode(), body) for key, body in result.item_upserts)
-        out.extend(self._out("signals", None, value) for value in result.signal_records)
+        key = result.signal_key or None  # one writer's records stay in order
+        out.extend(self._out("signals", key, value) for value in result.signal_records)
         return out
 
     async def publish_rejections(self, rejections: Sequence[Rejection]) -> None:
@@ -467,27 +486,34 @@ class WorkerRuntime:
         return {}  # not reached: _die exits
 
     async def _write_states(self, changes: dict[str, bytes | None], owner: dict[str, Any]) -> None:
-        """Write the batch's changed states to the table's RocksDB store (each in the context
-        of one of the user's events, so in the user's partition) and to its changelog, and
-        record the changelog offsets as persisted — what faust's ``Table.__setitem__`` does
-        per key, with its one-record-at-a-time send buffer; here the changelog records go out
-        together and are acknowledged together."""
+        """Write the batch's changed states to the table's changelog, then, once the broker
+        has them, to its RocksDB store (each in the context of one of the user's events, so
+        in the user's partition), and record the changelog offsets as persisted — what
+        faust's ``Table.__setitem__`` does per key, with its one-record-at-a-time send
+        buffer; here the changelog records go out together and are acknowledged together.
+
+        The store is written last: a worker that dies before the changelog has a state must
+        not find it in its own store after the restart (the redelivered events would look
+        applied, and the changelog, which a partition's next owner restores, would never get
+        the state). Until then the next batches read these states from the overlay."""
         table = self.parts.users
         store = table.data
         changelog = table.changelog_topic.get_topic_name()
-        records: list[OutRecord] = []
+        writes: list[tuple[Any, bytes, bytes | None]] = []
         for user, value in changes.items():
             ev = owner.get(user)
             if ev is None:
                 die(f"engine changed user {user!r} that is not in the batch")
-            key = user.encode()
+            writes.append((ev, user.encode(), value))
+        written = await self._send(
+            [OutRecord(changelog, key, value, ev.message.partition) for ev, key, value in writes]
+        )
+        for ev, key, value in writes:
             with _in_event(ev):
                 if value is None:
                     store.pop(key, None)
                 else:
                     store[key] = value
-            records.append(OutRecord(changelog, key, value, ev.message.partition))
-        written = await self._send(records)
         for (topic, partition), offset in written.items():
             if topic == changelog:
                 store.set_persisted_offset(TP(topic, partition), offset)

@@ -98,11 +98,13 @@ class _Readers:
 
     async def on_signals(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         rt = self.rt
-        applied = await rt.engine.apply_signals([r.value or b"" for r in records])
-        if applied:
+        out = await rt.engine.apply_signals([r.value or b"" for r in records])
+        if out.applied:
             rt.last_signal_at = time.monotonic()
             rt.signals_changed = True
-            rt.metrics.signal_deltas.inc(applied)
+            rt.metrics.signal_deltas.inc(out.applied)
+        rt.metrics.signal_dropped.labels("repeated").inc(out.repeated)
+        rt.metrics.signal_dropped.labels("incomplete").inc(out.abandoned)
 
     async def until_loaded(self) -> None:
         await self.items.caught_up.wait()
@@ -192,6 +194,8 @@ def build_worker(
             return set()
 
     rt.owned = owned
+    rt.generation = lambda: app.consumer_generation_id
+    rt.sync_signals = readers.signals.sync
     app.agent(parts.events, name=f"{settings.app_id}.events", concurrency=1)(process)
     tasks: list[Callable[[], Awaitable[None]]] = [
         readers.items.run,

@@ -10,6 +10,7 @@ faust or a clock.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -17,7 +18,8 @@ from streams.core.engine import BatchResult, Engine
 from streams.core.messages import Message
 from streams.core.outputs import Recommendation, Rejection
 from streams.host.staging import BatchStage, StageProxy
-from streams.kafka.signals_codec import SignalCodecError, decode_deltas, encode_split
+from streams.kafka.signal_ledger import SignalLedger
+from streams.kafka.signals_codec import SignalCodecError, Span, decode_record, encode_batch
 
 __all__ = [
     "AlertOut",
@@ -26,6 +28,7 @@ __all__ = [
     "ItemsOut",
     "Poison",
     "RecOut",
+    "SignalsOut",
 ]
 
 log = logging.getLogger(__name__)
@@ -67,9 +70,20 @@ class BatchOut:
     poison: list[Poison] = field(default_factory=list)
     item_upserts: list[tuple[str, bytes]] = field(default_factory=list)  # (item id, JSON)
     signal_records: list[bytes] = field(default_factory=list)  # encoded SignalDeltas
+    signal_key: bytes = b""  # the writer id: every record of one writer in one partition
     changes: dict[str, bytes | None] = field(default_factory=dict)  # user -> state (None: gone)
     applied: int = 0
     duplicates: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SignalsOut:
+    """What a signals call did: records applied, repeats dropped (a retried publication),
+    batches dropped incomplete (their writer died halfway)."""
+
+    applied: int = 0
+    repeated: int = 0
+    abandoned: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +105,24 @@ def _render(results: Sequence[BatchResult], poison: list[Poison]) -> BatchOut:
         out.alerts += [AlertOut(a.user_id, a.to_json(), a.severity) for a in res.alerts]
         out.rejections += res.rejections
         out.item_upserts += [(it.item_id, it.to_json()) for it in res.item_upserts]
-        if len(res.signal_deltas):
-            out.signal_records += encode_split(res.signal_deltas)
         out.applied += res.applied
         out.duplicates += res.duplicates
     return out
+
+
+def spans_of(messages: Sequence[Message]) -> tuple[Span, ...]:
+    """The offsets each (topic, partition) has in ``messages`` (those with a position)."""
+    lo: dict[tuple[str, int], int] = {}
+    hi: dict[tuple[str, int], int] = {}
+    for m in messages:
+        if m.partition < 0 or m.offset < 0:
+            continue
+        key = (m.topic, m.partition)
+        if m.offset < lo.get(key, m.offset + 1):
+            lo[key] = m.offset
+        if m.offset > hi.get(key, -1):
+            hi[key] = m.offset
+    return tuple(Span(t, p, lo[t, p], hi[t, p]) for t, p in sorted(lo))
 
 
 class EngineCalls:
@@ -103,11 +130,19 @@ class EngineCalls:
 
     ``proxy`` is the engine's user mapping: each call points it at a stage of the stored
     bytes the caller sent, and the stage's changes go back with the result.
+
+    ``writer`` names this engine's signal records (random when not given; one per worker
+    process start): each batch's deltas are marked with it, the batch's number and input
+    offsets, so that readers apply every batch once and a batch redelivered after a crash
+    does not publish its deltas again (:class:`~streams.kafka.signal_ledger.SignalLedger`).
     """
 
-    def __init__(self, engine: Engine, proxy: StageProxy) -> None:
+    def __init__(self, engine: Engine, proxy: StageProxy, writer: bytes | None = None) -> None:
         self.engine = engine
         self.proxy = proxy
+        self.writer = writer if writer is not None else uuid.uuid4().bytes
+        self.ledger = SignalLedger()
+        self._seq = 0
 
     def process(
         self, messages: list[Message], prefetched: dict[str, bytes], now_ms: int
@@ -116,20 +151,27 @@ class EngineCalls:
         raise come back as :class:`Poison` (their state changes are dropped)."""
         stage = BatchStage(prefetched)
         self.proxy.stage = stage
+        counted = self.ledger.counted(messages)
         poison: list[Poison] = []
         try:
-            results = [self.engine.process(messages, now_ms=now_ms)]
+            results = [self.engine.process(messages, now_ms=now_ms, counted=counted)]
         except Exception:
             log.exception("engine failed on a batch of %d; retrying one by one", len(messages))
             stage.reset(prefetched)
             results = []
-            for m in messages:
+            for i, m in enumerate(messages):
                 try:
-                    results.append(self.engine.process([m], now_ms=now_ms))
+                    one = counted[i : i + 1]
+                    results.append(self.engine.process([m], now_ms=now_ms, counted=one))
                 except Exception as exc:
                     log.exception("poison message %s/%d@%d", m.topic, m.partition, m.offset)
                     poison.append(Poison(repr(exc), m))
         out = _render(results, poison)
+        deltas = [r.signal_deltas for r in results if len(r.signal_deltas)]
+        if deltas:
+            self._seq += 1
+            out.signal_records = encode_batch(deltas, self.writer, self._seq, spans_of(messages))
+            out.signal_key = self.writer
         out.changes = stage.changes()
         return out
 
@@ -138,19 +180,24 @@ class EngineCalls:
         res = self.engine.apply_items(messages)
         return ItemsOut(res.rejections, self.catalog_items())
 
-    def apply_signals(self, records: list[bytes]) -> int:
-        """Apply encoded signal-delta records; returns how many were applied (an
-        undecodable record is logged and skipped)."""
+    def apply_signals(self, records: list[bytes]) -> SignalsOut:
+        """Apply encoded signal-delta records, each batch once and only when all its records
+        are in (:class:`~streams.kafka.signal_ledger.SignalLedger`); an undecodable record is
+        logged and skipped."""
+        ledger = self.ledger
+        repeated, abandoned = ledger.duplicates, ledger.abandoned
         applied = 0
         for value in records:
             try:
-                deltas = decode_deltas(value)
+                deltas, mark = decode_record(value)
             except SignalCodecError:
                 log.exception("skipping an undecodable signals record")
                 continue
-            self.engine.apply_signal_deltas(deltas)
-            applied += 1
-        return applied
+            ready = [deltas] if mark is None else self.ledger.offer(deltas, mark)
+            for d in ready:
+                self.engine.apply_signal_deltas(d)
+            applied += len(ready)
+        return SignalsOut(applied, ledger.duplicates - repeated, ledger.abandoned - abandoned)
 
     def prepare(self) -> int:
         """Build what recommending needs now (the item index); returns the catalog size."""

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from streams.core.messages import Message
-from streams.host.calls import BatchOut, EngineCalls, ItemsOut, RecOut
+from streams.host.calls import BatchOut, EngineCalls, ItemsOut, RecOut, SignalsOut
 
 __all__ = ["EngineClient", "ThreadEngine"]
 
@@ -37,10 +37,10 @@ class EngineClient(ABC):
         self.catalog_items = out.catalog_items
         return out
 
-    async def apply_signals(self, records: list[bytes]) -> int:
-        """Encoded signal-delta records; returns how many were applied."""
-        applied: int = await self._call("apply_signals", records)
-        return applied
+    async def apply_signals(self, records: list[bytes]) -> SignalsOut:
+        """Encoded signal-delta records (each batch applied once, whole)."""
+        out: SignalsOut = await self._call("apply_signals", records)
+        return out
 
     async def prepare(self) -> None:
         """Build the item index now (before the first batch needs it)."""

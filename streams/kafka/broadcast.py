@@ -49,6 +49,9 @@ class BroadcastReader:
         self._positions: dict[int, int] = {}
         self._ends: dict[int, int] = {}
         self._highwaters: dict[int, int] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._tps: list[TopicPartition] = []
+        self._advanced = asyncio.Event()  # set after each handled fetch
 
     def lag(self) -> int:
         """Records between what was read and the end offsets seen at start (0 once caught up)."""
@@ -60,6 +63,20 @@ class BroadcastReader:
         if not self._highwaters:
             return -1
         return sum(max(0, high - self._positions.get(p, 0)) for p, high in self._highwaters.items())
+
+    async def sync(self) -> None:
+        """Return once every record in the topic now (its end offsets, asked now) is handled.
+
+        The worker calls it before processing partitions it was just given, so that what
+        their previous owner published (e.g. signal deltas just before it died) is known."""
+        await self.caught_up.wait()
+        consumer = self._consumer
+        if consumer is None:
+            raise RuntimeError(f"the {self.topic} reader is not running")
+        ends = {tp.partition: off for tp, off in (await consumer.end_offsets(self._tps)).items()}
+        while any(self._positions.get(p, 0) < end for p, end in ends.items()):
+            self._advanced.clear()
+            await self._advanced.wait()
 
     async def run(self) -> None:
         """Read until cancelled."""
@@ -74,6 +91,7 @@ class BroadcastReader:
         await consumer.start()
         try:
             tps = await self._assignment(consumer)
+            self._consumer, self._tps = consumer, tps
             await consumer.seek_to_beginning(*tps)
             ends = await consumer.end_offsets(tps)
             self._ends = {tp.partition: off for tp, off in ends.items()}
@@ -91,7 +109,9 @@ class BroadcastReader:
                         high if high is not None else self._ends.get(tp.partition, 0)
                     )
                 self._check_caught_up()
+                self._advanced.set()
         finally:
+            self._consumer = None
             await consumer.stop()
 
     async def _assignment(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:

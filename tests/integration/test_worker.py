@@ -10,19 +10,31 @@ import sys
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported, not listed
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ResourceType,
+)
 
 from state.codec import decode_user
+from state.signals import SignalDeltas
 from streams.commands.produce import produce_files
+from streams.core.config import load_params
+from streams.core.engine import BatchResult, Engine
 from streams.datasets.params import GeneratorParams
 from streams.datasets.synthetic import generate_dataset
 from streams.kafka.dlq import decode_dead_letter
 from streams.kafka.routing import PRODUCER_DEFAULTS, route_event
+from streams.kafka.signal_ledger import SignalLedger
+from streams.kafka.signals_codec import decode_record
 from streams.settings import KafkaSettings
 from tests.integration.worker_proc import (
     ROOT,
@@ -260,15 +272,62 @@ def _states_from_changelog(settings: KafkaSettings, app_id: str) -> dict[str, in
     return states
 
 
-def _replay_counts(dataset: Path, events: Path) -> dict[str, int]:
+def _signal_totals(deltas: Iterable[SignalDeltas], at: int) -> dict[tuple[str, ...], float]:
+    """Every trending increment per item and co-visitation increment per directed pair,
+    decayed to the time ``at`` (what applying ``deltas`` adds, free of batch cuts)."""
+    p = load_params(None)
+    out: dict[tuple[str, ...], float] = {}
+    for d in deltas:
+        f_pop = 2.0 ** ((d.t_ref - at) / p.trending.half_life_ms)
+        f_pair = 2.0 ** ((d.t_ref - at) / p.covis.half_life_ms)
+        for i, w in zip(d.pop_item.tolist(), d.pop_w.tolist(), strict=True):
+            out["pop", d.items[i]] = out.get(("pop", d.items[i]), 0.0) + w * f_pop
+        for a, b, w in zip(d.pair_a.tolist(), d.pair_b.tolist(), d.pair_w.tolist(), strict=True):
+            key = ("pair", d.items[a], d.items[b])
+            out[key] = out.get(key, 0.0) + w * f_pair
+    return out
+
+
+def _published_signals(settings: KafkaSettings) -> list[SignalDeltas]:
+    """The ``signals`` topic as every worker applies it (each batch once and whole)."""
+    ledger = SignalLedger()
+    applied: list[SignalDeltas] = []
+    for _, value in read_topic(settings, "signals"):
+        deltas, mark = decode_record(value)
+        assert mark is not None, "workers mark every signals record with its batch"
+        applied += ledger.offer(deltas, mark)
+    return applied
+
+
+def _assert_same_signals(got: list[SignalDeltas], want: list[SignalDeltas]) -> None:
+    """The same increments, each counted once (compared at the newest event's time)."""
+    at = max(d.t_ref for d in want if len(d))
+    g, w = _signal_totals(got, at), _signal_totals(want, at)
+    assert g.keys() == w.keys()
+    for key, weight in w.items():
+        assert g[key] == pytest.approx(weight, rel=1e-6), key
+
+
+class _Recording(Engine):
+    """The engine, keeping every batch's signal deltas."""
+
+    deltas: list[SignalDeltas]
+
+    def process(self, *args: Any, **kwargs: Any) -> BatchResult:
+        res = super().process(*args, **kwargs)
+        self.deltas.append(res.signal_deltas)
+        return res
+
+
+def _replay_counts(dataset: Path, events: Path) -> tuple[dict[str, int], list[SignalDeltas]]:
+    """Replay's per-user event counts and its batches' signal increments."""
     from encoders.factory import build_encoder
     from encoders.settings import EncoderSettings
     from streams.commands.replay import run_replay
-    from streams.core.config import load_params
-    from streams.core.engine import Engine
     from streams.datasets.files import read_messages
 
-    engine = Engine(load_params(None), build_encoder(EncoderSettings()))
+    engine = _Recording(load_params(None), build_encoder(EncoderSettings()))
+    engine.deltas = []
     with open(os.devnull, "wb") as sink:
         run_replay(
             engine,
@@ -281,7 +340,7 @@ def _replay_counts(dataset: Path, events: Path) -> dict[str, int]:
         state = engine.users.get(u)
         assert state is not None
         counts[u] = state.n_events
-    return counts
+    return counts, engine.deltas
 
 
 def test_restart_after_sigterm_and_sigkill_loses_nothing_and_applies_nothing_twice(
@@ -311,8 +370,57 @@ def test_restart_after_sigterm_and_sigkill_loses_nothing_and_applies_nothing_twi
         producer.join()
         w.stop()
     got = _states_from_changelog(kafka_topics, app_id)
-    want = _replay_counts(dataset, events)
+    want, want_signals = _replay_counts(dataset, events)
     assert got == want
+    # the global signals too: no batch's increments counted twice, none lost
+    _assert_same_signals(_published_signals(kafka_topics), want_signals)
+
+
+def _set_topic_config(settings: KafkaSettings, topic: str, name: str, value: str | None) -> None:
+    """Set (or, with ``None``, remove) one config of ``topic`` on the broker."""
+    admin = AdminClient(settings.client_config())
+    op = AlterConfigOpType.SET if value is not None else AlterConfigOpType.DELETE
+    entry = ConfigEntry(name, value, incremental_operation=op)
+    resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[entry])
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(timeout=30)
+
+
+def test_a_worker_that_dies_after_publishing_a_batch_counts_its_signals_once(
+    kafka_topics: KafkaSettings, dataset: Path, tmp_path: Path
+) -> None:
+    """The crash between a batch's outputs and its state, made certain: the changelog
+    refuses every record (its broker-side size limit lowered), so the worker publishes a
+    batch's recommendations and signal increments, fails to write its states, and exits
+    without committing (status 70). Restarted (the limit restored), it gets the batch again:
+    the states are applied once, and so are the increments (replay's, exactly)."""
+    produce_files(kafka_topics, dataset / "items.jsonl", None, progress=False)
+    app_id = f"it-{uuid.uuid4().hex[:6]}"
+    events = dataset / "events.jsonl"
+    lines = [x for x in events.read_bytes().splitlines() if x.strip()]
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_bytes(b"\n".join(lines[: len(lines) // 2]) + b"\n")
+    second.write_bytes(b"\n".join(lines[len(lines) // 2 :]) + b"\n")
+    changelog = f"{app_id}-users-changelog"
+    w = WorkerProcess(kafka_topics, tmp_path / "w", app_id, IT_MAX_BATCH_ATTEMPTS="2")
+    w.start().wait_ready()
+    try:
+        produce_files(kafka_topics, None, first, progress=False, single_topic=True)
+        wait_until(lambda: _committed_to_end(kafka_topics, app_id), 120, "first half committed")
+        _set_topic_config(kafka_topics, changelog, "max.message.bytes", "64")
+        produce_files(kafka_topics, None, second, progress=False, single_topic=True)
+        assert w.proc is not None
+        assert w.proc.wait(120) == 70, w.log_tail()
+        assert "exiting without committing offsets" in w.log_tail()
+        assert not _committed_to_end(kafka_topics, app_id)
+        _set_topic_config(kafka_topics, changelog, "max.message.bytes", None)
+        w.start().wait_ready()
+        wait_until(lambda: _committed_to_end(kafka_topics, app_id), 240, "all committed")
+    finally:
+        w.stop()
+    want, want_signals = _replay_counts(dataset, events)
+    assert _states_from_changelog(kafka_topics, app_id) == want
+    _assert_same_signals(_published_signals(kafka_topics), want_signals)
 
 
 def test_two_workers_split_the_partitions_and_agree_with_replay(
@@ -355,3 +463,6 @@ def test_two_workers_split_the_partitions_and_agree_with_replay(
     want = _replay(dataset, dataset / "events.jsonl", tmp_path)
     _assert_same_recommendations(got, want["recs"])
     assert _alert_keys(got_alerts) == _alert_keys(want["alerts"])
+    _assert_same_signals(
+        _published_signals(kafka_topics), _replay_counts(dataset, dataset / "events.jsonl")[1]
+    )

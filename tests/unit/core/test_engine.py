@@ -258,6 +258,29 @@ def test_signal_deltas_converge_across_workers() -> None:
             assert nl == nw
 
 
+def test_counted_events_update_state_but_add_no_increments_of_their_own() -> None:
+    """Events whose increments a published batch already holds (``counted``): their user
+    state is applied, they add no trending weight and no pair as the later event, and the
+    events after them still pair with them."""
+    batch = _clicks("u", ["run1", "sock", "pan"]) + _clicks("v", ["pot", "run2"])
+    counted = np.array([True, True, False, True, False])
+    eng = _engine(dataclasses.replace(EngineParams(), apply_signals_locally=False))
+    res = eng.process(batch, counted=counted)
+    assert res.applied == 5
+    assert [eng.users.get(u).n_events for u in ("u", "v")] == [3, 2]  # type: ignore[union-attr]
+    d = res.signal_deltas
+    assert sorted(d.items[i] for i in d.pop_item) == ["pan", "run2"]
+    pairs = {(d.items[a], d.items[b]) for a, b in zip(d.pair_a, d.pair_b, strict=True)}
+    assert pairs == {
+        ("pan", "run1"), ("run1", "pan"), ("pan", "sock"), ("sock", "pan"),
+        ("run2", "pot"), ("pot", "run2"),
+    }  # fmt: skip
+    full = _engine(dataclasses.replace(EngineParams(), apply_signals_locally=False))
+    every = full.process(batch, counted=np.zeros(5, np.bool_)).signal_deltas
+    assert len(every.pop_item) == 5
+    assert len(every.pair_a) == 2 * 4  # run1-sock, run1-pan, sock-pan, pot-run2
+
+
 def test_batch_cuts_do_not_change_the_state() -> None:
     stream = _clicks("u", ["run1", "sock", "run2", "pan", "run3"]) + _clicks(
         "v", ["pan", "pot", "knife"], start=T0 + 30

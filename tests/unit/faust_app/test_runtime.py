@@ -1,8 +1,10 @@
-"""WorkerRuntime's idle refresh: only when nothing is queued or in flight."""
+"""WorkerRuntime: the idle refresh only when nothing is queued or in flight; the signals
+topic read to its end before a new group generation's batches."""
 
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any, cast
 
 from prometheus_client import CollectorRegistry
@@ -48,5 +50,35 @@ def test_a_refresh_with_batches_in_hand_does_nothing() -> None:
         asyncio.run(rt.refresh())
         assert rt.dirty == {"u"}  # still pending: the next idle moment refreshes it
         assert not rt._refreshing
+    finally:
+        engine.close()
+
+
+def test_batches_of_a_new_group_generation_wait_for_the_signals_topic() -> None:
+    """After a rebalance (and at the start) the signals topic is read to its end before the
+    next batch goes to the engine: the deltas a partition's previous owner published before
+    it died must be known before its events come again."""
+    rt, engine = _runtime()
+    try:
+        generation = [1]
+        synced_with_queued: list[int] = []
+
+        async def sync() -> None:
+            synced_with_queued.append(len(rt._queued))
+
+        rt.generation = lambda: generation[0]
+        rt.sync_signals = sync
+        rt._engine_busy = True  # the batches stay queued (no engine call, no table)
+        event = SimpleNamespace(message=SimpleNamespace(incref=lambda: None))
+
+        async def run() -> None:
+            await rt.process_batch([event])
+            await rt.process_batch([event])
+            generation[0] = 2
+            await rt.process_batch([event])
+
+        asyncio.run(run())
+        assert synced_with_queued == [0, 2]  # before the first batch and the new generation's
+        assert len(rt._queued) == 3
     finally:
         engine.close()

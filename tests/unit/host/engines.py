@@ -18,14 +18,17 @@ from tests.unit.core.test_engine import ITEMS as ENGINE_TEST_ITEMS
 ITEMS = ENGINE_TEST_ITEMS[:6]  # the engine tests' catalog, without the knife
 
 
-def small_calls(registry: CollectorRegistry, cache_users: int = 100) -> EngineCalls:
+def small_calls(
+    registry: CollectorRegistry, cache_users: int = 100, writer: bytes = bytes(16)
+) -> EngineCalls:
     """A small engine over a staged codec store, with a hashing encoder behind a metered
-    cache (so the encoder metrics move), the catalog loaded."""
+    cache (so the encoder metrics move), the catalog loaded. Its signal records are marked
+    ``writer`` (fixed, so that two engines given the same batches give the same bytes)."""
     metrics = EncoderMetrics(registry)
     encoder = CachedEncoder(HashingEncoder(64), MemoryEmbeddingCache(10_000), metrics=metrics)
     proxy = StageProxy()
     engine = Engine(EngineParams(), encoder, users=CodecUserStore(proxy, cache_size=cache_users))
-    calls = EngineCalls(engine, proxy)
+    calls = EngineCalls(engine, proxy, writer)
     calls.apply_items([msg(i) for i in ITEMS])
     return calls
 

@@ -12,8 +12,10 @@ from state.codec import decode_user
 from state.signals import SignalDeltas
 from streams.core.messages import Message
 from streams.core.outputs import Recommendation
-from streams.host.calls import EngineCalls
-from streams.kafka.signals_codec import decode_deltas, encode_deltas
+from streams.host.calls import EngineCalls, SignalsOut
+from streams.host.staging import StageProxy
+from streams.kafka.signal_ledger import SignalLedger
+from streams.kafka.signals_codec import Span, decode_deltas, decode_record, encode_deltas
 from tests.unit.core.helpers import event, msg
 from tests.unit.host.engines import small_calls
 
@@ -84,10 +86,10 @@ class _Flaky:
         self._engine = calls.engine
         self._poison = poison
 
-    def process(self, messages: list[Message], now_ms: int) -> Any:
+    def process(self, messages: list[Message], now_ms: int, counted: Any = None) -> Any:
         if any(m.value == self._poison for m in messages):
             raise ValueError("boom")
-        return self._engine.process(messages, now_ms=now_ms)
+        return self._engine.process(messages, now_ms=now_ms, counted=counted)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._engine, name)
@@ -126,7 +128,7 @@ def test_signal_records_are_decoded_and_bad_ones_skipped(caplog: pytest.LogCaptu
         pop_item=np.array([0]),
         pop_w=np.array([2.0]),
     )
-    assert calls.apply_signals([encode_deltas(deltas), b"garbage"]) == 1
+    assert calls.apply_signals([encode_deltas(deltas), b"garbage"]).applied == 1
     assert "undecodable signals record" in caplog.text
 
 
@@ -136,3 +138,88 @@ def test_items_and_prepare_report_the_catalog_size() -> None:
     assert out.catalog_items == 5
     assert [r.reason for r in out.rejections] == ["malformed_json"]
     assert calls.prepare() == 5
+
+
+def _totals(calls: EngineCalls, records: list[bytes]) -> dict[tuple[str, ...], float]:
+    """The signal increments ``records`` carry, as a reader applies them (each batch once),
+    per item (trending) and per directed pair (co-visitation), decayed to one time."""
+    p = calls.engine.params
+    ledger = SignalLedger()
+    out: dict[tuple[str, ...], float] = {}
+    for raw in records:
+        deltas, mark = decode_record(raw)
+        assert mark is not None
+        for d in ledger.offer(deltas, mark):
+            f_pop = 2.0 ** ((d.t_ref - T0) / p.trending.half_life_ms)
+            f_pair = 2.0 ** ((d.t_ref - T0) / p.covis.half_life_ms)
+            for i, w in zip(d.pop_item.tolist(), d.pop_w.tolist(), strict=True):
+                out["pop", d.items[i]] = out.get(("pop", d.items[i]), 0.0) + w * f_pop
+            for a, b, w in zip(
+                d.pair_a.tolist(), d.pair_b.tolist(), d.pair_w.tolist(), strict=True
+            ):
+                key = ("pair", d.items[a], d.items[b])
+                out[key] = out.get(key, 0.0) + w * f_pair
+    return out
+
+
+@pytest.mark.parametrize("written", [(), ("u",), ("u", "v")])
+def test_a_batch_redelivered_after_a_crash_counts_its_signals_once(
+    written: tuple[str, ...],
+) -> None:
+    """A worker publishes a batch's signal deltas and dies before (some of) its states and
+    its offsets are durable; the next one reads the signals topic, then gets the batch again
+    with more events: states are applied once, and every increment is counted once."""
+    first = clicks("u", ["run1", "sock", "run2"]) + clicks("v", ["pan", "sock"], 3)
+    later = clicks("u", ["pan", "run1"], 5) + clicks("v", ["run2"], 7)
+    reference = small_calls(CollectorRegistry()).process(first + later, {}, now_ms=T0)
+
+    dead = small_calls(CollectorRegistry())
+    published = dead.process(first, {}, now_ms=T0)
+    stored = {u: v for u, v in published.changes.items() if u in written and v is not None}
+
+    restarted = small_calls(CollectorRegistry(), writer=b"\x01" * 16)
+    assert restarted.apply_signals(published.signal_records).applied == len(
+        published.signal_records
+    )
+    again = restarted.process(first + later, stored, now_ms=T0)
+
+    assert again.applied == 8 - 3 * ("u" in written) - 2 * ("v" in written)
+    for user in ("u", "v"):
+        state = again.changes.get(user)
+        assert state is not None
+        want = reference.changes[user]
+        assert want is not None
+        assert decode_user(state).n_events == decode_user(want).n_events
+    assert again.signal_key == restarted.writer != dead.writer
+    got = _totals(restarted, published.signal_records + again.signal_records)
+    want_totals = _totals(restarted, reference.signal_records)
+    assert got.keys() == want_totals.keys()
+    for key, w in want_totals.items():
+        assert got[key] == pytest.approx(w, rel=1e-9), key
+
+
+def test_signal_records_of_a_batch_are_marked_with_its_writer_order_and_offsets() -> None:
+    calls = small_calls(CollectorRegistry())
+    a = calls.process(clicks("u", ["run1", "sock"], 40), {}, now_ms=T0)
+    b = calls.process(clicks("v", ["pan", "run2"], 42), {}, now_ms=T0)
+    marks = [decode_record(r)[1] for r in a.signal_records + b.signal_records]
+    assert [(m.writer, m.seq, m.part, m.parts) for m in marks if m] == [
+        (calls.writer, 1, 0, 1),
+        (calls.writer, 2, 0, 1),
+    ]
+    assert [m.spans for m in marks if m] == [
+        (Span("events", 0, 40, 41),),
+        (Span("events", 0, 42, 43),),
+    ]
+    # read back (a worker reads its own records too): each applied once
+    assert calls.apply_signals(a.signal_records + a.signal_records + b.signal_records) == (
+        SignalsOut(applied=2, repeated=1)
+    )
+    assert calls.ledger.published_through("events", 0) == 43
+
+
+def test_each_engine_writes_as_its_own_writer() -> None:
+    """A worker process start is a new writer (its batch numbers start again)."""
+    a, b = (EngineCalls(small_calls(CollectorRegistry()).engine, StageProxy()) for _ in "ab")
+    assert len(a.writer) == len(b.writer) == 16
+    assert a.writer != b.writer

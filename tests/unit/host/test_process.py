@@ -11,7 +11,7 @@ from typing import NoReturn
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from streams.host.calls import BatchOut
+from streams.host.calls import BatchOut, SignalsOut
 from streams.host.client import EngineClient, ThreadEngine
 from streams.host.process import EngineCallError, EngineStartError, ProcessEngine
 from tests.unit.core.helpers import msg
@@ -84,7 +84,7 @@ def test_encoder_metrics_cross_the_boundary(child: ProcessEngine) -> None:
 def test_a_failing_call_raises_and_the_engine_serves_on(child: ProcessEngine) -> None:
     with pytest.raises(EngineCallError, match="StateCodecError"):
         asyncio.run(child.recommend({"u": b"not a state"}, ["u"]))
-    assert asyncio.run(child.apply_signals([])) == 0
+    assert asyncio.run(child.apply_signals([])) == SignalsOut()
     assert child.alive()
 
 

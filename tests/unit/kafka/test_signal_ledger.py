@@ -1,0 +1,118 @@
+"""SignalLedger: every batch of signal deltas applied once and whole, redeliveries known."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from state.signals import SignalDeltas
+from streams.core.messages import Message
+from streams.kafka.signal_ledger import SignalLedger
+from streams.kafka.signals_codec import BatchMark, Span
+
+Record = tuple[SignalDeltas, BatchMark]
+
+
+def _deltas(tag: str) -> SignalDeltas:
+    """Deltas recognisable by their one item name."""
+    return SignalDeltas(t_ref=0, items=(tag,), pop_item=np.array([0]), pop_w=np.array([1.0]))
+
+
+def _batch(writer: bytes, seq: int, parts: int, spans: tuple[Span, ...] = ()) -> list[Record]:
+    tag = f"{writer.hex()[:2]}-{seq}"
+    return [(_deltas(f"{tag}-{i}"), BatchMark(writer, seq, i, parts, spans)) for i in range(parts)]
+
+
+def _applied(ledger: SignalLedger, records: list[Record]) -> list[str]:
+    return [d.items[0] for deltas, mark in records for d in ledger.offer(deltas, mark)]
+
+
+def test_a_batch_is_applied_once_when_its_last_part_is_in() -> None:
+    ledger = SignalLedger()
+    w = bytes(16)
+    first, second, third = _batch(w, 1, 3)
+    assert _applied(ledger, [first, second]) == []
+    assert _applied(ledger, [third]) == ["00-1-0", "00-1-1", "00-1-2"]
+    assert _applied(ledger, [first, second, third]) == []  # a retried publication
+    assert ledger.duplicates == 3
+
+
+def test_a_batch_left_incomplete_is_never_applied() -> None:
+    ledger = SignalLedger()
+    old, new = bytes(16), b"\x01" * 16
+    records = _batch(old, 5, 3)[:2] + _batch(new, 1, 1)
+    assert _applied(ledger, records) == ["01-1-0"]
+    # the same writer moving on (it cannot, but if it did) drops the incomplete batch
+    assert _applied(ledger, _batch(old, 5, 2)[:1] + _batch(old, 6, 1)) == ["00-6-0"]
+    assert ledger.abandoned == 1
+
+
+def test_spans_of_complete_batches_say_which_offsets_were_counted() -> None:
+    ledger = SignalLedger()
+    w = bytes(16)
+    spans = (Span("events", 0, 100, 199), Span("events.click", 2, 5, 9))
+    _applied(ledger, _batch(w, 1, 2, spans)[:1])
+    assert ledger.published_through("events", 0) == -1  # not complete: not counted
+    _applied(ledger, _batch(w, 1, 2, spans)[1:])
+    assert ledger.published_through("events", 0) == 199
+    _applied(ledger, _batch(b"\x02" * 16, 1, 1, (Span("events", 0, 150, 160),)))
+    assert ledger.published_through("events", 0) == 199  # an older span never lowers it
+    messages = [
+        Message(b"", None, "events", 0, 199),
+        Message(b"", None, "events", 0, 200),
+        Message(b"", None, "events", 1, 3),
+        Message(b"", None, "events.click", 2, 0),
+        Message(b"", None, "events", 0, -1),  # no position (a file)
+    ]
+    assert ledger.counted(messages).tolist() == [True, False, False, True, False]
+    assert SignalLedger().counted(messages).tolist() == [False] * 5
+
+
+@st.composite
+def deliveries(draw: st.DrawFn) -> tuple[list[Record], list[str]]:
+    """Several writers' batches, each published in attempts (a prefix or a subset of its
+    parts, then all of them) and some writers dying halfway through their last batch; the
+    writers' records interleaved, each writer's in its order. Also returns the parts that
+    must be applied: those of every batch all of whose parts were published."""
+    streams: list[list[Record]] = []
+    whole: list[str] = []
+    for w in range(draw(st.integers(1, 3))):
+        writer = bytes([w]) * 16
+        records: list[Record] = []
+        batches = draw(st.integers(1, 4))
+        dies = draw(st.booleans())
+        for seq in range(1, batches + 1):
+            parts = _batch(writer, seq, draw(st.integers(1, 4)))
+            sent: list[Record] = []
+            for _ in range(draw(st.integers(0, 2))):  # failed attempts
+                keep = draw(st.lists(st.booleans(), min_size=len(parts), max_size=len(parts)))
+                sent += [p for p, k in zip(parts, keep, strict=True) if k]
+            if dies and seq == batches:
+                sent += parts[: draw(st.integers(0, len(parts) - 1))]
+            else:
+                sent += parts
+            records += sent
+            if {m.part for _, m in sent} == set(range(len(parts))):  # all landed, somehow
+                whole += [d.items[0] for d, _ in parts]
+        streams.append(records)
+    merged: list[Record] = []
+    while any(streams):
+        live = [s for s in streams if s]
+        merged.append(live[draw(st.integers(0, len(live) - 1))].pop(0))
+    return merged, whole
+
+
+@given(deliveries())
+def test_every_whole_batch_is_applied_exactly_once(case: tuple[list[Record], list[str]]) -> None:
+    records, whole = case
+    got = _applied(SignalLedger(), records)
+    assert Counter(got) == Counter(whole)
+    assert len(got) == len(set(got))
+    for writer_parts in (
+        [g for g in got if g.startswith(prefix)] for prefix in {g[:2] for g in got}
+    ):  # each writer's parts in its order
+        key = [tuple(map(int, g.split("-")[1:])) for g in writer_parts]
+        assert key == sorted(key)
