@@ -162,8 +162,9 @@ def top_within(
 def top_k_columns(
     scores: npt.NDArray[np.float32], names: I64, k: int
 ) -> tuple[I64, npt.NDArray[np.float32]]:
-    """Per row of ``scores``, its ``k`` largest columns as ``names``, best first, ties by the
-    smaller name; padded with ``-1`` / ``-inf`` when there are fewer than ``k`` columns.
+    """Per row of ``scores``, its ``k`` largest columns as ``names`` (``>= 0``), best first,
+    ties by the smaller name (at the ``k``-th score too: :func:`top_k_per_row`); padded with
+    ``-1`` / ``-inf`` when there are fewer than ``k`` columns.
 
     Returns ``(names (q, k), scores (q, k))``.
     """
@@ -173,16 +174,21 @@ def top_k_columns(
     if m == 0 or k == 0:
         return out_names, out
     kk = min(k, m)
-    part = (
-        np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
-        if kk < m
-        else np.broadcast_to(np.arange(m), (q, m))
-    )
+    if kk == m:
+        part: I64 = np.broadcast_to(np.arange(m), (q, m))
+    else:
+        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
     top = np.take_along_axis(scores, part, axis=1)
     chosen = names[part]
     order = np.lexsort((chosen, -top), axis=1)
     out_names[:, :kk] = np.take_along_axis(chosen, order, axis=1)
     out[:, :kk] = np.take_along_axis(top, order, axis=1)
+    if kk < m:  # a tie at the k-th score: the partition chose among the tied at random
+        tied = np.flatnonzero((scores >= top.min(axis=1, keepdims=True)).sum(axis=1) > kk)
+        if len(tied):
+            out_names[tied, :kk], out[tied, :kk] = top_k_per_row(
+                np.broadcast_to(names, (len(tied), m)), scores[tied], kk
+            )
     return out_names, out
 
 
@@ -191,8 +197,7 @@ def top_k_per_row(
 ) -> tuple[I64, npt.NDArray[np.float32]]:
     """Per row of ``scores`` (its candidates named by ``rows``, ``-1``: none, with ``-inf``),
     the ``k`` best ``(rows, scores)``: score descending, ties by the smaller row, ``-1`` last;
-    the same order as a full ``lexsort`` cut at ``k`` (:func:`top_k_columns` takes shared
-    column names and does not resolve ties at the ``k``-th score). A partition finds the
+    the same order as a full ``lexsort`` cut at ``k``. A partition finds the
     ``k`` first; only rows with a tie at the ``k``-th score (or fewer than ``k`` finite
     scores) sort all of theirs."""
     k = min(k, rows.shape[1])

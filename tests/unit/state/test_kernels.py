@@ -14,6 +14,7 @@ from state.kernels import (
     find_sorted,
     first_argmax,
     sorted_unique,
+    top_k_columns,
     top_k_per_row,
     top_within,
     unique_inverse,
@@ -122,3 +123,19 @@ def test_the_best_k_are_a_full_sort_cut_short(q: int, m: int, k: int, seed: int)
     order = np.lexsort((key, -scores), axis=1)[:, : min(k, m)]
     assert np.array_equal(got_rows, np.take_along_axis(rows, order, axis=1))
     assert np.array_equal(got_scores, np.take_along_axis(scores, order, axis=1))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 4), st.integers(0, 20), st.integers(0, 25), st.integers(0, 2**32 - 1))
+def test_top_k_columns_resolve_ties_by_the_smaller_name(q: int, m: int, k: int, seed: int) -> None:
+    """Shared column names: the same order as sorting every column by (score desc, name),
+    cut at ``k`` and padded with ``-1`` / ``-inf``, ties at the ``k``-th score included."""
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 3, (q, m)).astype(np.float32)
+    names = rng.permutation(100)[:m].astype(np.int64)
+    got_names, got_scores = top_k_columns(scores, names, k)
+    for r in range(q):
+        want = sorted(zip((-scores[r]).tolist(), names.tolist(), strict=True))[:k]
+        pad = k - len(want)
+        assert got_names[r].tolist() == [n for _, n in want] + [-1] * pad
+        assert got_scores[r].tolist() == [-s for s, _ in want] + [-np.inf] * pad
