@@ -99,9 +99,9 @@ class WorkerMetrics:
         )
         self.signal_dropped = Counter(
             p + "signal_records_dropped",
-            "Signal records not applied: a retried publication's repeats (repeated, counted "
-            "per record) and batches whose writer died before publishing all their records "
-            "(incomplete, counted per batch).",
+            "Signal records not applied: a retried publication's repeats (repeated, per "
+            "record) and batches whose events other batches published whole (superseded, per "
+            "batch: a writer that died halfway, a late copy).",
             ["reason"],
             registry=registry,
         )

@@ -8,8 +8,9 @@ at the pair's later event time, in both directions. Same-item pairs and zero col
 weights (``dislike``) are skipped. Trending: each event adds its collaborative weight.
 
 An event whose increments were published before (redelivered after a crash, ``fresh``
-false) adds neither its trending weight nor its pairs with earlier events again; it stays in
-the sequence, so later events still pair with it.
+false) adds no trending weight again, and a pair counts only if one of its events is fresh
+(two such events were paired when their batch was published, in whichever order they came;
+a fresh one was not). The order may differ after a crash across a user's topics.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = ["RowDeltas", "collab_deltas"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
+B = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +71,9 @@ def _sequences(
     catalog: Catalog,
     window: int,
     fresh: npt.NDArray[np.bool_] | None,
-) -> tuple[I64, I64, I64, F64, I64]:
-    """``(user, row, ts, collab, is_new)`` of history tails followed by the batch events
-    (``is_new``: a batch event that is ``fresh``)."""
+) -> tuple[I64, I64, I64, F64, B, B]:
+    """``(user, row, ts, collab, is_new, is_fresh)`` of history tails followed by the batch
+    events (``is_new``: a batch event; ``is_fresh``: one whose increments count)."""
     h_user: list[int] = []
     h_item: list[str] = []
     h_ts: list[int] = []
@@ -89,9 +91,10 @@ def _sequences(
     row = np.concatenate([h_row, ea.row])[order]
     ts = np.concatenate([np.asarray(h_ts, np.int64), ea.ts])[order]
     w = np.concatenate([np.asarray(h_w, np.float64), ea.collab])[order]
-    batch = np.ones(ea.n, np.int64) if fresh is None else fresh.astype(np.int64)
-    new = np.concatenate([np.zeros(len(h_user), np.int64), batch])[order]
-    return user[order], row, ts, w, new
+    new = np.concatenate([np.zeros(len(h_user), np.bool_), np.ones(ea.n, np.bool_)])[order]
+    batch = np.ones(ea.n, np.bool_) if fresh is None else fresh
+    is_fresh = np.concatenate([np.zeros(len(h_user), np.bool_), batch])[order]
+    return user[order], row, ts, w, new, is_fresh
 
 
 def collab_deltas(
@@ -110,7 +113,7 @@ def collab_deltas(
         ok &= fresh
     pop_rows = ea.row[ok]
     pop_w = ea.collab[ok] * np.exp2((ea.ts[ok] - t_ref) / tp.half_life_ms)
-    user, row, ts, w, new = _sequences(ea, states, catalog, cp.window_events, fresh)
+    user, row, ts, w, new, is_fresh = _sequences(ea, states, catalog, cp.window_events, fresh)
     p = np.flatnonzero(new)
     a_parts: list[I64] = []
     b_parts: list[I64] = []
@@ -128,6 +131,7 @@ def collab_deltas(
             & (w[pv] > 0.0)
             & (w[qv] > 0.0)
             & (dt <= cp.window_ms)
+            & (is_fresh[pv] | is_fresh[qv])
         )
         pv, qv, dt = pv[keep], qv[keep], dt[keep]
         later = np.maximum(ts[pv], ts[qv])

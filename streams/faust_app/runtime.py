@@ -200,18 +200,34 @@ class WorkerRuntime:
         makes when this returns is not the final one: the offsets become committable only
         when the completion acks them, after the outputs and the states are durable. Waits
         while ``MAX_QUEUED_BATCHES`` batches' worth of events are queued (back-pressure)."""
+        for ev in events:  # first: whatever happens below, faust's ack is not the last
+            ev.message.incref()
         generation = self.generation()
         if generation != self._synced_generation:
-            await self.sync_signals()
+            await self._sync_signals()
             self._synced_generation = generation
-        for ev in events:
-            ev.message.incref()
         cap = MAX_QUEUED_BATCHES * self.settings.batch_max_events
         while len(self._queued) >= cap:
             self._taken.clear()
             await self._taken.wait()
         self._queued.extend(events)
         self._kick()
+
+    async def _sync_signals(self) -> None:
+        """Read the signals topic to its end (retried); exit without committing if it keeps
+        failing (a cancellation leaves the batch unacked: it is fetched again)."""
+        attempts = self.settings.max_batch_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.sync_signals()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if attempt == attempts:
+                    die(f"reading the signals topic to its end failed {attempt} times: {exc!r}")
+                log.warning("reading the signals topic to its end failed (%r); retrying", exc)
+                await asyncio.sleep(min(5.0, 0.1 * 2**attempt))
 
     async def drain(self) -> None:
         """Wait until every queued batch is complete (outputs, states, acks)."""

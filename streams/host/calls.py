@@ -79,7 +79,8 @@ class BatchOut:
 @dataclass(frozen=True, slots=True)
 class SignalsOut:
     """What a signals call did: records applied, repeats dropped (a retried publication),
-    batches dropped incomplete (their writer died halfway)."""
+    batches dropped because other batches published their events whole (their writer died
+    halfway; a late copy)."""
 
     applied: int = 0
     repeated: int = 0
@@ -112,17 +113,18 @@ def _render(results: Sequence[BatchResult], poison: list[Poison]) -> BatchOut:
 
 def spans_of(messages: Sequence[Message]) -> tuple[Span, ...]:
     """The offsets each (topic, partition) has in ``messages`` (those with a position)."""
-    lo: dict[tuple[str, int], int] = {}
-    hi: dict[tuple[str, int], int] = {}
-    for m in messages:
-        if m.partition < 0 or m.offset < 0:
+    bounds: dict[tuple[str, int], list[int]] = {}
+    for _, _, topic, partition, offset in messages:
+        if partition < 0 or offset < 0:
             continue
-        key = (m.topic, m.partition)
-        if m.offset < lo.get(key, m.offset + 1):
-            lo[key] = m.offset
-        if m.offset > hi.get(key, -1):
-            hi[key] = m.offset
-    return tuple(Span(t, p, lo[t, p], hi[t, p]) for t, p in sorted(lo))
+        b = bounds.get((topic, partition))
+        if b is None:
+            bounds[topic, partition] = [offset, offset]
+        elif offset < b[0]:
+            b[0] = offset
+        elif offset > b[1]:
+            b[1] = offset
+    return tuple(Span(t, p, *bounds[t, p]) for t, p in sorted(bounds))
 
 
 class EngineCalls:
@@ -151,7 +153,8 @@ class EngineCalls:
         raise come back as :class:`Poison` (their state changes are dropped)."""
         stage = BatchStage(prefetched)
         self.proxy.stage = stage
-        counted = self.ledger.counted(messages)
+        spans = spans_of(messages)
+        counted = self.ledger.counted(messages, spans)
         poison: list[Poison] = []
         try:
             results = [self.engine.process(messages, now_ms=now_ms, counted=counted)]
@@ -161,7 +164,7 @@ class EngineCalls:
             results = []
             for i, m in enumerate(messages):
                 try:
-                    one = counted[i : i + 1]
+                    one = None if counted is None else counted[i : i + 1]
                     results.append(self.engine.process([m], now_ms=now_ms, counted=one))
                 except Exception as exc:
                     log.exception("poison message %s/%d@%d", m.topic, m.partition, m.offset)
@@ -170,7 +173,7 @@ class EngineCalls:
         deltas = [r.signal_deltas for r in results if len(r.signal_deltas)]
         if deltas:
             self._seq += 1
-            out.signal_records = encode_batch(deltas, self.writer, self._seq, spans_of(messages))
+            out.signal_records = encode_batch(deltas, self.writer, self._seq, spans)
             out.signal_key = self.writer
         out.changes = stage.changes()
         return out

@@ -9,17 +9,22 @@ deltas must be applied once however often they are published. Two ways they coul
   durable: after the restart the same events come again, their users' states do not have
   them yet, and the engine would count them a second time (a new writer, a new ``seq``).
 
-The ledger answers both. Records of one writer share a key, so they are read in the order
-they were written; a batch is applied once all its parts are in, once (a part or a batch
-seen again is dropped), and a batch whose parts never all arrive (the writer died halfway)
-is never applied: its events are processed again by whoever owns them next, who publishes
-them whole. A complete batch's spans raise, per input topic partition, the highest offset
-whose deltas are published (:meth:`SignalLedger.counted`); the engine skips the deltas of
-redelivered events at or below it (their states are still applied if missing).
+The ledger answers both. A batch is applied once all its parts are in, and once (a part or
+a batch seen again is dropped). Its spans then raise, per input topic partition, the highest
+offset whose increments are published (:meth:`SignalLedger.counted`): the engine makes no
+increments again for redelivered events at or below it (their states are still applied if
+missing). A batch whose input offsets other writers' complete batches have all covered is
+dropped, complete or not: its events were published whole by another batch — this is what
+becomes of a batch whose writer died halfway (its events came again to whoever owns them
+next), and of the late copy of a batch that a worker expelled from the group still published.
 
-This relies on a worker publishing its batches in order, each only after the previous one
-was acknowledged (the runtime's completion order), and on a worker reading the signals
-topic up to its end before it processes partitions it was just given.
+One writer's records share a key (one partition, in order), but nothing here relies on the
+order of its batches: a reader may see them out of order (e.g. after partitions were added
+to ``signals``), so a writer's batches never supersede each other.
+
+This relies on a worker publishing a batch's records only after the previous batch's were
+acknowledged (the runtime's completion order), and on a worker reading the signals topic up
+to its end before it processes partitions it was just given.
 """
 
 from __future__ import annotations
@@ -33,69 +38,113 @@ import numpy.typing as npt
 
 from state.signals import SignalDeltas
 from streams.core.messages import Message
-from streams.kafka.signals_codec import BatchMark
+from streams.kafka.signals_codec import BatchMark, Span
 
 __all__ = ["SignalLedger"]
 
 log = logging.getLogger(__name__)
 
 
+KEEP_DONE = 4096
+"""Batches remembered per writer as applied or dropped (their repeats are recognised):
+a retried publication repeats its records within seconds, a few batches later at most."""
+
+
 @dataclass(slots=True)
-class _Writer:
-    done: int = -1  # the newest seq applied
-    seq: int = -1  # the seq whose parts are being collected
-    parts: dict[int, SignalDeltas] = field(default_factory=dict)
+class _Batch:
+    parts: int
+    spans: tuple[Span, ...]
+    got: dict[int, SignalDeltas] = field(default_factory=dict)
 
 
 class SignalLedger:
     """The batches applied per writer and the published offsets per input partition."""
 
     def __init__(self) -> None:
-        self._writers: dict[bytes, _Writer] = {}
+        self._done: dict[bytes, set[int]] = {}
+        self._pending: dict[tuple[bytes, int], _Batch] = {}
         self._high: dict[tuple[str, int], int] = {}
-        self.duplicates = 0  # parts dropped because they were applied already
-        self.abandoned = 0  # batches dropped incomplete
+        self._high_by: dict[tuple[str, int], dict[bytes, int]] = {}  # per writer
+        self.duplicates = 0  # parts dropped because their batch was applied already
+        self.abandoned = 0  # batches dropped because others published their events whole
 
     def offer(self, deltas: SignalDeltas, mark: BatchMark) -> list[SignalDeltas]:
         """Take one record; returns the deltas to apply now: the whole batch when this part
         completes it, else nothing."""
-        w = self._writers.setdefault(mark.writer, _Writer())
-        if mark.seq <= w.done or (mark.seq == w.seq and mark.part in w.parts):
+        key = (mark.writer, mark.seq)
+        if mark.seq in self._done.get(mark.writer, ()):
             self.duplicates += 1
             return []
-        if mark.seq != w.seq:
-            if w.parts:
-                self.abandoned += 1
-                log.warning(
-                    "signals: writer %s left batch %d incomplete (%d of its parts read)",
-                    mark.writer.hex()[:8],
-                    w.seq,
-                    len(w.parts),
-                )
-            w.seq, w.parts = mark.seq, {}
-        w.parts[mark.part] = deltas
-        if len(w.parts) < mark.parts:
+        batch = self._pending.get(key)
+        if batch is None:
+            batch = self._pending[key] = _Batch(mark.parts, mark.spans)
+        if mark.part in batch.got:
+            self.duplicates += 1
             return []
-        ready = [w.parts[i] for i in range(mark.parts)]
-        w.done, w.seq, w.parts = mark.seq, -1, {}
+        batch.got[mark.part] = deltas
+        if self._covered(key[0], batch.spans):
+            self._drop(key)
+            return []
+        if len(batch.got) < batch.parts:
+            return []
+        del self._pending[key]
+        self._finish(key)
         high = self._high
-        for s in mark.spans:
-            key = (s.topic, s.partition)
-            if s.last > high.get(key, -1):
-                high[key] = s.last
-        return ready
+        for s in batch.spans:
+            tp = (s.topic, s.partition)
+            high[tp] = max(high.get(tp, -1), s.last)
+            by = self._high_by.setdefault(tp, {})
+            by[mark.writer] = max(by.get(mark.writer, -1), s.last)
+        for other in [k for k, b in self._pending.items() if self._covered(k[0], b.spans)]:
+            self._drop(other)
+        return [batch.got[i] for i in range(batch.parts)]
+
+    def _covered(self, writer: bytes, spans: tuple[Span, ...]) -> bool:
+        """Have other writers' complete batches published every offset of ``spans``?"""
+
+        def by_others(s: Span) -> bool:
+            by = self._high_by.get((s.topic, s.partition), {})
+            return any(v >= s.last for w, v in by.items() if w != writer)
+
+        return bool(spans) and all(map(by_others, spans))
+
+    def _drop(self, key: tuple[bytes, int]) -> None:
+        batch = self._pending.pop(key)
+        self.abandoned += 1
+        self._finish(key)
+        log.warning(
+            "signals: dropped batch %d of writer %s (%d of %d parts read): other batches "
+            "published its events",
+            key[1],
+            key[0].hex()[:8],
+            len(batch.got),
+            batch.parts,
+        )
+
+    def _finish(self, key: tuple[bytes, int]) -> None:
+        done = self._done.setdefault(key[0], set())
+        done.add(key[1])
+        if len(done) > 2 * KEEP_DONE:  # keep the newest (amortised)
+            self._done[key[0]] = set(sorted(done)[-KEEP_DONE:])
+
+    def pending(self) -> int:
+        """Batches with some parts read and not complete yet."""
+        return len(self._pending)
 
     def published_through(self, topic: str, partition: int) -> int:
         """The highest offset of ``topic``/``partition`` whose deltas are applied (-1: none)."""
         return self._high.get((topic, partition), -1)
 
-    def counted(self, messages: Sequence[Message]) -> npt.NDArray[np.bool_]:
-        """Per message: are its deltas published already (an event seen again after a
-        crash)? Messages without a Kafka position never are."""
-        out = np.zeros(len(messages), np.bool_)
+    def counted(
+        self, messages: Sequence[Message], spans: tuple[Span, ...]
+    ) -> npt.NDArray[np.bool_] | None:
+        """Per message of a batch whose offsets are ``spans``: are its increments published
+        already (an event seen again after a crash)? ``None`` when none is (the usual case,
+        answered from the spans alone). Messages without a Kafka position never are."""
         high = self._high
-        if not high:
-            return out
+        if not any(s.first <= high.get((s.topic, s.partition), -1) for s in spans):
+            return None
+        out = np.zeros(len(messages), np.bool_)
         for i, m in enumerate(messages):
             if m.offset >= 0 and m.offset <= high.get((m.topic, m.partition), -1):
                 out[i] = True

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from streams.clock import SystemClock
+from streams.faust_app import runtime
 from streams.faust_app.runtime import WorkerRuntime
 from streams.host.client import ThreadEngine
 from streams.metrics import WorkerMetrics
@@ -80,5 +82,44 @@ def test_batches_of_a_new_group_generation_wait_for_the_signals_topic() -> None:
         asyncio.run(run())
         assert synced_with_queued == [0, 2]  # before the first batch and the new generation's
         assert len(rt._queued) == 3
+    finally:
+        engine.close()
+
+
+class _DiedError(Exception):
+    pass
+
+
+def test_a_signals_topic_that_cannot_be_read_stops_the_worker_before_any_ack(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch's references are taken before the wait, so faust's ack of the collected
+    batch is never the last one: when reading the signals topic keeps failing, the worker
+    exits without committing (after retries), and the batch is fetched again."""
+    rt, engine = _runtime()
+    try:
+        rt.settings = Settings(max_batch_attempts=2)
+        refs = [0]
+        tries = [0]
+
+        async def broken_sync() -> None:
+            tries[0] += 1
+            raise TimeoutError("no answer from the broker")
+
+        def died(why: str) -> NoReturn:
+            raise _DiedError(why)
+
+        monkeypatch.setattr(runtime, "die", died)
+        rt.generation = lambda: 1
+        rt.sync_signals = broken_sync
+
+        def incref() -> None:
+            refs[0] += 1
+
+        event = SimpleNamespace(message=SimpleNamespace(incref=incref))
+        with pytest.raises(_DiedError, match="signals topic"):
+            asyncio.run(rt.process_batch([event, event]))
+        assert (tries[0], refs[0]) == (2, 2)
+        assert rt._queued == []
     finally:
         engine.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -223,3 +224,26 @@ def test_each_engine_writes_as_its_own_writer() -> None:
     a, b = (EngineCalls(small_calls(CollectorRegistry()).engine, StageProxy()) for _ in "ab")
     assert len(a.writer) == len(b.writer) == 16
     assert a.writer != b.writer
+
+
+def test_a_redelivery_in_another_order_across_topics_counts_every_pair_once() -> None:
+    """A user's view (published before the crash) and click (not) come again in the other
+    order, as two topics may: the pair of the two still counts, once."""
+
+    def on(kind: str, offset: int, item: str, minute: int) -> Message:
+        body = json.dumps(event(f"{kind}-{offset}", "u", item, T0 + minute * MIN, kind))
+        return Message(body.encode(), b"u", f"events.{kind}", 0, offset)
+
+    view = on("view", 10, "sock", 1)
+    click = on("click", 5, "run1", 2)
+    reference = small_calls(CollectorRegistry()).process([view, click], {}, now_ms=T0)
+    published = small_calls(CollectorRegistry()).process([view], {}, now_ms=T0)
+    restarted = small_calls(CollectorRegistry(), writer=b"\x01" * 16)
+    restarted.apply_signals(published.signal_records)
+    again = restarted.process([click, view], {}, now_ms=T0)
+    got = _totals(restarted, published.signal_records + again.signal_records)
+    want = _totals(restarted, reference.signal_records)
+    assert ("pair", "run1", "sock") in want
+    assert got.keys() == want.keys()
+    for key, w in want.items():
+        assert got[key] == pytest.approx(w, rel=1e-9), key

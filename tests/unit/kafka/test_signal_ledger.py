@@ -40,14 +40,39 @@ def test_a_batch_is_applied_once_when_its_last_part_is_in() -> None:
     assert ledger.duplicates == 3
 
 
-def test_a_batch_left_incomplete_is_never_applied() -> None:
+def test_a_batch_left_incomplete_is_dropped_once_others_published_its_events() -> None:
+    """A writer died after two of three parts: nothing is applied; the next owner's batch
+    over the same offsets (and more) is applied, and the incomplete one is dropped — also
+    when its parts are read after that batch."""
     ledger = SignalLedger()
-    old, new = bytes(16), b"\x01" * 16
-    records = _batch(old, 5, 3)[:2] + _batch(new, 1, 1)
-    assert _applied(ledger, records) == ["01-1-0"]
-    # the same writer moving on (it cannot, but if it did) drops the incomplete batch
-    assert _applied(ledger, _batch(old, 5, 2)[:1] + _batch(old, 6, 1)) == ["00-6-0"]
+    dead, heir = bytes(16), b"\x01" * 16
+    covered = (Span("events", 0, 100, 199),)
+    wider = (Span("events", 0, 100, 299),)
+    assert _applied(ledger, _batch(dead, 5, 3, covered)[:2]) == []
+    assert ledger.pending() == 1
+    assert _applied(ledger, _batch(heir, 1, 1, wider)) == ["01-1-0"]
+    assert (ledger.pending(), ledger.abandoned) == (0, 1)
+    late = SignalLedger()
+    assert _applied(late, _batch(heir, 1, 1, wider) + _batch(dead, 5, 3, covered)) == ["01-1-0"]
+    assert (late.pending(), late.abandoned) == (0, 1)
+
+
+def test_a_late_copy_over_published_offsets_is_dropped() -> None:
+    """A worker expelled from the group published a batch the new owner published too."""
+    ledger = SignalLedger()
+    spans = (Span("events", 1, 0, 50), Span("events.click", 1, 7, 9))
+    assert _applied(ledger, _batch(bytes(16), 1, 1, spans)) == ["00-1-0"]
+    assert _applied(ledger, _batch(b"\x02" * 16, 9, 2, spans)) == []
     assert ledger.abandoned == 1
+
+
+def test_a_writers_batches_may_be_read_out_of_order() -> None:
+    ledger = SignalLedger()
+    w = bytes(16)
+    second = _batch(w, 2, 1, (Span("events", 0, 10, 19),))
+    first = _batch(w, 1, 2, (Span("events", 0, 0, 9),))
+    got = _applied(ledger, first[:1] + second + first[1:] + first)
+    assert got == ["00-2-0", "00-1-0", "00-1-1"]
 
 
 def test_spans_of_complete_batches_say_which_offsets_were_counted() -> None:
@@ -67,8 +92,12 @@ def test_spans_of_complete_batches_say_which_offsets_were_counted() -> None:
         Message(b"", None, "events.click", 2, 0),
         Message(b"", None, "events", 0, -1),  # no position (a file)
     ]
-    assert ledger.counted(messages).tolist() == [True, False, False, True, False]
-    assert SignalLedger().counted(messages).tolist() == [False] * 5
+    spans = (Span("events", 0, 199, 200), Span("events", 1, 3, 3), Span("events.click", 2, 0, 0))
+    counted = ledger.counted(messages, spans)
+    assert counted is not None
+    assert counted.tolist() == [True, False, False, True, False]
+    assert SignalLedger().counted(messages, spans) is None  # nothing published
+    assert ledger.counted(messages[1:3], spans[:2][1:]) is None  # only newer offsets
 
 
 @st.composite
