@@ -92,12 +92,13 @@ def test_spans_of_complete_batches_say_which_offsets_were_counted() -> None:
         Message(b"", None, "events.click", 2, 0),
         Message(b"", None, "events", 0, -1),  # no position (a file)
     ]
-    spans = (Span("events", 0, 199, 200), Span("events", 1, 3, 3), Span("events.click", 2, 0, 0))
-    counted = ledger.counted(messages, spans)
+    batch = (Span("events", 0, 199, 200), Span("events", 1, 3, 3), Span("events.click", 2, 0, 0))
+    counted = ledger.counted(messages, batch)
     assert counted is not None
     assert counted.tolist() == [True, False, False, True, False]
-    assert SignalLedger().counted(messages, spans) is None  # nothing published
-    assert ledger.counted(messages[1:3], spans[:2][1:]) is None  # only newer offsets
+    assert SignalLedger().counted(messages, batch) is None  # nothing published
+    newer = (Span("events", 0, 200, 200), Span("events", 1, 3, 3))
+    assert ledger.counted(messages[1:3], newer) is None  # only newer offsets
 
 
 @st.composite
