@@ -100,8 +100,8 @@ class WorkerMetrics:
         self.signal_dropped = Counter(
             p + "signal_records_dropped",
             "Signal records not applied: a retried publication's repeats (repeated, per "
-            "record) and batches whose events other batches published whole (superseded, per "
-            "batch: a writer that died halfway, a late copy).",
+            "record) and incomplete batches given up (incomplete, per batch: their writers "
+            "died halfway; the oldest beyond 256 waiting).",
             ["reason"],
             registry=registry,
         )

@@ -104,7 +104,7 @@ class _Readers:
             rt.signals_changed = True
             rt.metrics.signal_deltas.inc(out.applied)
         rt.metrics.signal_dropped.labels("repeated").inc(out.repeated)
-        rt.metrics.signal_dropped.labels("superseded").inc(out.abandoned)
+        rt.metrics.signal_dropped.labels("incomplete").inc(out.abandoned)
 
     async def until_loaded(self) -> None:
         await self.items.caught_up.wait()

@@ -79,8 +79,7 @@ class BatchOut:
 @dataclass(frozen=True, slots=True)
 class SignalsOut:
     """What a signals call did: records applied, repeats dropped (a retried publication),
-    batches dropped because other batches published their events whole (their writer died
-    halfway; a late copy)."""
+    incomplete batches dropped (their writers died halfway; the oldest beyond a bound)."""
 
     applied: int = 0
     repeated: int = 0

@@ -13,14 +13,15 @@ The ledger answers both. A batch is applied once all its parts are in, and once 
 a batch seen again is dropped). Its spans then raise, per input topic partition, the highest
 offset whose increments are published (:meth:`SignalLedger.counted`): the engine makes no
 increments again for redelivered events at or below it (their states are still applied if
-missing). A batch whose input offsets other writers' complete batches have all covered is
-dropped, complete or not: its events were published whole by another batch — this is what
-becomes of a batch whose writer died halfway (its events came again to whoever owns them
-next), and of the late copy of a batch that a worker expelled from the group still published.
+missing). A batch whose writer died halfway is never applied (its events came again, whole,
+to whoever owns them next); its parts wait in memory (at most ``MAX_PENDING`` batches, the
+oldest dropped first: they are the ones that will never complete).
 
-One writer's records share a key (one partition, in order), but nothing here relies on the
-order of its batches: a reader may see them out of order (e.g. after partitions were added
-to ``signals``), so a writer's batches never supersede each other.
+Nothing here relies on the order in which records are read: one writer's records share a
+key (one partition, in order), but different writers' records are read in any order (and
+one writer's after partitions were added to ``signals``). Every reader that has read the
+same records applies the same batches, whatever the order (no batch is dropped for what
+was read before it).
 
 This relies on a worker publishing a batch's records only after the previous batch's were
 acknowledged (the runtime's completion order), and on a worker reading the signals topic up
@@ -48,6 +49,9 @@ log = logging.getLogger(__name__)
 KEEP_DONE = 4096
 """Batches remembered per writer as applied or dropped (their repeats are recognised):
 a retried publication repeats its records within seconds, a few batches later at most."""
+MAX_PENDING = 256
+"""Incomplete batches kept (a batch's parts are published together: a batch stays
+incomplete for long only when its writer died halfway)."""
 
 
 @dataclass(slots=True)
@@ -64,9 +68,8 @@ class SignalLedger:
         self._done: dict[bytes, set[int]] = {}
         self._pending: dict[tuple[bytes, int], _Batch] = {}
         self._high: dict[tuple[str, int], int] = {}
-        self._high_by: dict[tuple[str, int], dict[bytes, int]] = {}  # per writer
         self.duplicates = 0  # parts dropped because their batch was applied already
-        self.abandoned = 0  # batches dropped because others published their events whole
+        self.abandoned = 0  # incomplete batches dropped (the oldest, beyond MAX_PENDING)
 
     def offer(self, deltas: SignalDeltas, mark: BatchMark) -> list[SignalDeltas]:
         """Take one record; returns the deltas to apply now: the whole batch when this part
@@ -78,13 +81,12 @@ class SignalLedger:
         batch = self._pending.get(key)
         if batch is None:
             batch = self._pending[key] = _Batch(mark.parts, mark.spans)
+            if len(self._pending) > MAX_PENDING:
+                self._drop(next(iter(self._pending)))
         if mark.part in batch.got:
             self.duplicates += 1
             return []
         batch.got[mark.part] = deltas
-        if self._covered(key[0], batch.spans):
-            self._drop(key)
-            return []
         if len(batch.got) < batch.parts:
             return []
         del self._pending[key]
@@ -93,28 +95,15 @@ class SignalLedger:
         for s in batch.spans:
             tp = (s.topic, s.partition)
             high[tp] = max(high.get(tp, -1), s.last)
-            by = self._high_by.setdefault(tp, {})
-            by[mark.writer] = max(by.get(mark.writer, -1), s.last)
-        for other in [k for k, b in self._pending.items() if self._covered(k[0], b.spans)]:
-            self._drop(other)
         return [batch.got[i] for i in range(batch.parts)]
-
-    def _covered(self, writer: bytes, spans: tuple[Span, ...]) -> bool:
-        """Have other writers' complete batches published every offset of ``spans``?"""
-
-        def by_others(s: Span) -> bool:
-            by = self._high_by.get((s.topic, s.partition), {})
-            return any(v >= s.last for w, v in by.items() if w != writer)
-
-        return bool(spans) and all(map(by_others, spans))
 
     def _drop(self, key: tuple[bytes, int]) -> None:
         batch = self._pending.pop(key)
         self.abandoned += 1
         self._finish(key)
         log.warning(
-            "signals: dropped batch %d of writer %s (%d of %d parts read): other batches "
-            "published its events",
+            "signals: dropped incomplete batch %d of writer %s (%d of %d parts read; "
+            "its writer died halfway)",
             key[1],
             key[0].hex()[:8],
             len(batch.got),

@@ -466,3 +466,49 @@ def test_two_workers_split_the_partitions_and_agree_with_replay(
     _assert_same_signals(
         _published_signals(kafka_topics), _replay_counts(dataset, dataset / "events.jsonl")[1]
     )
+
+
+def test_a_worker_joining_mid_stream_takes_partitions_with_their_state(
+    kafka_topics: KafkaSettings, dataset: Path, tmp_path: Path
+) -> None:
+    """A rebalance with events in flight: a second worker joins while the first is busy;
+    partitions move with their state (the changelog) and what their old owner published
+    (signals), and the outcome is replay's: per-user event counts, signal increments,
+    final recommendations and drift alerts."""
+    produce_files(kafka_topics, dataset / "items.jsonl", None, progress=False)
+    app_id = f"it-{uuid.uuid4().hex[:6]}"
+    events = dataset / "events.jsonl"
+    total = _lines(events)
+    a = WorkerProcess(
+        kafka_topics, tmp_path / "a", app_id, IT_ENCODER_CACHE_DIR=str(tmp_path / "a-emb")
+    )
+    b = WorkerProcess(
+        kafka_topics, tmp_path / "b", app_id, IT_ENCODER_CACHE_DIR=str(tmp_path / "b-emb")
+    )
+    producer = threading.Thread(
+        target=produce_files,
+        args=(kafka_topics, None, events),
+        kwargs={"progress": False, "single_topic": True, "rate": total / 90},
+    )
+    a.start().wait_ready()
+    producer.start()
+    try:
+        wait_until(lambda: (a.health() or {}).get("processed", 0) > total // 10, 120, "progress")
+        b.start().wait_ready()
+        assert producer.is_alive(), "events must still be coming when the second worker joins"
+        producer.join()
+        wait_until(lambda: _settled([a, b], kafka_topics, app_id), 300, "workers settled")
+        taken = (b.health() or {}).get("partitions", [])
+        got = last_by_key(read_topic(kafka_topics, "recommendations"))
+        got_alerts = [json.loads(v) for _, v in read_topic(kafka_topics, "interest-drift")]
+    finally:
+        producer.join()
+        assert a.stop() == 0, a.log_tail()
+        assert b.stop() == 0, b.log_tail()
+    assert any(p.startswith(kafka_topics.topic("events:")) for p in taken), taken
+    want_counts, want_signals = _replay_counts(dataset, events)
+    assert _states_from_changelog(kafka_topics, app_id) == want_counts
+    _assert_same_signals(_published_signals(kafka_topics), want_signals)
+    want = _replay(dataset, events, tmp_path)
+    _assert_same_recommendations(got, want["recs"])
+    assert set(_alert_keys(got_alerts)) == set(_alert_keys(want["alerts"]))  # at-least-once

@@ -78,3 +78,47 @@ def test_a_rebalance_stops_the_rest_of_the_set(tmp_path: Path) -> None:
     got, read = _deliver(tmp_path, [_message(o) for o in range(10)], stop_at=3)
     assert got == [0, 1, 2, 3]  # the rest is fetched again after faust's seek
     assert read[TP("events", 0)] == 3
+
+
+def test_nothing_is_delivered_while_rebalancing_and_the_rest_is_fetched_again(
+    tmp_path: Path,
+) -> None:
+    """From the record where a rebalance starts, no more source records are delivered, and
+    each still assigned partition is sought back to its first record held back (faust would
+    clear such records from the stream buffers when the rebalance ends, with the read offset
+    past them: lost). Changelog records (a table recovery reads them meanwhile) still are."""
+
+    def changelog(offset: int) -> Message:
+        tp = TP("users-changelog", 0)
+        return Message(tp.topic, 0, offset, 0.0, 0, None, b"u", b"{}", None, tp=tp)
+
+    async def run() -> tuple[list[tuple[str, int, int]], list[tuple[int, int]]]:
+        app: Any = build_faust(Settings(state_dir=tmp_path), partitions=4).app
+        consumer: Any = app.consumer
+        app.topics._acking_topics.add("events")  # a source topic (an agent reads it)
+        got: list[tuple[str, int, int]] = []
+        sought: list[tuple[int, int]] = []
+
+        async def callback(message: Message) -> None:
+            got.append((message.topic, message.partition, message.offset))
+            if (message.topic, message.partition, message.offset) == ("events", 0, 2):
+                app.rebalancing = True  # faust's on_rebalance_start
+
+        async def seek(tp: TP, offset: int) -> None:
+            sought.append((tp.partition, offset))
+
+        consumer.callback = callback
+        consumer.seek = seek
+        consumer.assignment = lambda: {TP("events", 0), TP("events", 1)}  # not 2 any more
+        fetched = [
+            m for o in range(5) for m in (*(_message(o, p) for p in (0, 1, 2)), changelog(o))
+        ]
+        await consumer._deliver([(m.tp, m) for m in fetched])
+        app.rebalancing = False
+        return got, sought
+
+    got, sought = asyncio.run(run())
+    events = [(p, o) for t, p, o in got if t == "events"]
+    assert events == [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (2, 1), (0, 2)]
+    assert [o for t, _, o in got if t == "users-changelog"] == [0, 1, 2, 3, 4]
+    assert sought == [(1, 2), (0, 3)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 
 import numpy as np
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from state.signals import SignalDeltas
 from streams.core.messages import Message
-from streams.kafka.signal_ledger import SignalLedger
+from streams.kafka.signal_ledger import MAX_PENDING, SignalLedger
 from streams.kafka.signals_codec import BatchMark, Span
 
 Record = tuple[SignalDeltas, BatchMark]
@@ -40,30 +41,21 @@ def test_a_batch_is_applied_once_when_its_last_part_is_in() -> None:
     assert ledger.duplicates == 3
 
 
-def test_a_batch_left_incomplete_is_dropped_once_others_published_its_events() -> None:
-    """A writer died after two of three parts: nothing is applied; the next owner's batch
-    over the same offsets (and more) is applied, and the incomplete one is dropped — also
-    when its parts are read after that batch."""
+def test_a_batch_left_incomplete_is_never_applied_and_waits_within_a_bound() -> None:
+    """A writer died after two of three parts: nothing of it is applied, whatever comes after
+    (the next owner's batch over the same offsets is); the oldest incomplete batches are
+    given up beyond ``MAX_PENDING``, and their late parts are then repeats."""
     ledger = SignalLedger()
     dead, heir = bytes(16), b"\x01" * 16
-    covered = (Span("events", 0, 100, 199),)
-    wider = (Span("events", 0, 100, 299),)
-    assert _applied(ledger, _batch(dead, 5, 3, covered)[:2]) == []
-    assert ledger.pending() == 1
-    assert _applied(ledger, _batch(heir, 1, 1, wider)) == ["01-1-0"]
-    assert (ledger.pending(), ledger.abandoned) == (0, 1)
-    late = SignalLedger()
-    assert _applied(late, _batch(heir, 1, 1, wider) + _batch(dead, 5, 3, covered)) == ["01-1-0"]
-    assert (late.pending(), late.abandoned) == (0, 1)
-
-
-def test_a_late_copy_over_published_offsets_is_dropped() -> None:
-    """A worker expelled from the group published a batch the new owner published too."""
-    ledger = SignalLedger()
-    spans = (Span("events", 1, 0, 50), Span("events.click", 1, 7, 9))
-    assert _applied(ledger, _batch(bytes(16), 1, 1, spans)) == ["00-1-0"]
-    assert _applied(ledger, _batch(b"\x02" * 16, 9, 2, spans)) == []
-    assert ledger.abandoned == 1
+    lost = _batch(dead, 5, 3, (Span("events", 0, 100, 199),))
+    assert _applied(ledger, lost[:2]) == []
+    assert _applied(ledger, _batch(heir, 1, 1, (Span("events", 0, 100, 299),))) == ["01-1-0"]
+    assert (ledger.pending(), ledger.abandoned) == (1, 0)
+    for seq in range(MAX_PENDING):
+        _applied(ledger, _batch(b"\x02" * 16, seq, 2)[:1])
+    assert (ledger.pending(), ledger.abandoned) == (MAX_PENDING, 1)  # the oldest: writer 00's
+    assert _applied(ledger, lost[2:]) == []
+    assert ledger.duplicates == 1
 
 
 def test_a_writers_batches_may_be_read_out_of_order() -> None:
@@ -146,3 +138,14 @@ def test_every_whole_batch_is_applied_exactly_once(case: tuple[list[Record], lis
     ):  # each writer's parts in its order
         key = [tuple(map(int, g.split("-")[1:])) for g in writer_parts]
         assert key == sorted(key)
+
+
+@given(deliveries(), st.randoms(use_true_random=False))
+def test_readers_agree_whatever_order_they_read_in(
+    case: tuple[list[Record], list[str]], rng: random.Random
+) -> None:
+    """Any order of the same records (other partitions, another reader): the same batches."""
+    records, whole = case
+    shuffled = list(records)
+    rng.shuffle(shuffled)
+    assert Counter(_applied(SignalLedger(), shuffled)) == Counter(whole)
