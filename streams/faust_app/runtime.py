@@ -214,20 +214,31 @@ class WorkerRuntime:
         self._kick()
 
     async def _sync_signals(self) -> None:
-        """Read the signals topic to its end (retried); exit without committing if it keeps
-        failing (a cancellation leaves the batch unacked: it is fetched again)."""
+        """Read the signals topic to its end (a cancellation leaves the batch unacked: it
+        is fetched again)."""
+        await self._retrying("reading the signals topic to its end", self.sync_signals)
+
+    async def _retrying(
+        self,
+        what: str,
+        call: Callable[[], Awaitable[T]],
+        transient: tuple[type[Exception], ...] = (Exception,),
+    ) -> T:
+        """``call()``, retried with exponential back-off on ``transient`` errors; exit without
+        committing when it fails ``max_batch_attempts`` times (the batch in hand is
+        redelivered to the restarted worker)."""
         attempts = self.settings.max_batch_attempts
         for attempt in range(1, attempts + 1):
             try:
-                await self.sync_signals()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
+                return await call()
+            except transient as exc:
                 if attempt == attempts:
-                    die(f"reading the signals topic to its end failed {attempt} times: {exc!r}")
-                log.warning("reading the signals topic to its end failed (%r); retrying", exc)
-                await asyncio.sleep(min(5.0, 0.1 * 2**attempt))
+                    die(f"{what} failed {attempt} times: {exc!r}")
+                self.metrics.batch_retries.inc()
+                delay = min(5.0, 0.1 * 2**attempt)
+                log.warning("%s failed (%r); retry %d in %.1fs", what, exc, attempt, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("not reached: die() exits")
 
     async def drain(self) -> None:
         """Wait until every queued batch is complete (outputs, states, acks)."""
@@ -488,18 +499,12 @@ class WorkerRuntime:
         keeps failing. Waits in the publisher thread, so the event loop stays responsive."""
         if not records:
             return {}
-        for attempt in range(1, self.settings.max_batch_attempts + 1):
-            try:
-                loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self.publisher, self.output.send_all, records)
-            except OutputError as exc:
-                if attempt == self.settings.max_batch_attempts:
-                    die(f"publishing a batch failed {attempt} times: {exc}")
-                self.metrics.batch_retries.inc()
-                delay = min(5.0, 0.1 * 2**attempt)
-                log.warning("publishing failed (%s); retry %d in %.1fs", exc, attempt, delay)
-                await asyncio.sleep(delay)
-        return {}  # not reached: _die exits
+        loop = asyncio.get_running_loop()
+        return await self._retrying(
+            "publishing a batch",
+            lambda: loop.run_in_executor(self.publisher, self.output.send_all, records),
+            (OutputError,),
+        )
 
     async def _write_states(self, changes: dict[str, bytes | None], owner: dict[str, Any]) -> None:
         """Write the batch's changed states to the table's changelog, then, once the broker

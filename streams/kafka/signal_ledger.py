@@ -120,10 +120,6 @@ class SignalLedger:
         """Batches with some parts read and not complete yet."""
         return len(self._pending)
 
-    def published_through(self, topic: str, partition: int) -> int:
-        """The highest offset of ``topic``/``partition`` whose deltas are applied (-1: none)."""
-        return self._high.get((topic, partition), -1)
-
     def counted(
         self, messages: Sequence[Message], spans: tuple[Span, ...]
     ) -> npt.NDArray[np.bool_] | None:

@@ -10,7 +10,7 @@ import sys
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,6 @@ from streams.datasets.params import GeneratorParams
 from streams.datasets.synthetic import generate_dataset
 from streams.kafka.dlq import decode_dead_letter
 from streams.kafka.routing import PRODUCER_DEFAULTS, route_event
-from streams.kafka.signal_ledger import SignalLedger
-from streams.kafka.signals_codec import decode_record
 from streams.settings import KafkaSettings
 from tests.integration.worker_proc import (
     ROOT,
@@ -43,6 +41,7 @@ from tests.integration.worker_proc import (
     read_topic,
     wait_until,
 )
+from tests.signal_totals import applied_once, assert_same_totals, signal_totals
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -272,40 +271,16 @@ def _states_from_changelog(settings: KafkaSettings, app_id: str) -> dict[str, in
     return states
 
 
-def _signal_totals(deltas: Iterable[SignalDeltas], at: int) -> dict[tuple[str, ...], float]:
-    """Every trending increment per item and co-visitation increment per directed pair,
-    decayed to the time ``at`` (what applying ``deltas`` adds, free of batch cuts)."""
-    p = load_params(None)
-    out: dict[tuple[str, ...], float] = {}
-    for d in deltas:
-        f_pop = 2.0 ** ((d.t_ref - at) / p.trending.half_life_ms)
-        f_pair = 2.0 ** ((d.t_ref - at) / p.covis.half_life_ms)
-        for i, w in zip(d.pop_item.tolist(), d.pop_w.tolist(), strict=True):
-            out["pop", d.items[i]] = out.get(("pop", d.items[i]), 0.0) + w * f_pop
-        for a, b, w in zip(d.pair_a.tolist(), d.pair_b.tolist(), d.pair_w.tolist(), strict=True):
-            key = ("pair", d.items[a], d.items[b])
-            out[key] = out.get(key, 0.0) + w * f_pair
-    return out
-
-
 def _published_signals(settings: KafkaSettings) -> list[SignalDeltas]:
     """The ``signals`` topic as every worker applies it (each batch once and whole)."""
-    ledger = SignalLedger()
-    applied: list[SignalDeltas] = []
-    for _, value in read_topic(settings, "signals"):
-        deltas, mark = decode_record(value)
-        assert mark is not None, "workers mark every signals record with its batch"
-        applied += ledger.offer(deltas, mark)
-    return applied
+    return applied_once(value for _, value in read_topic(settings, "signals"))
 
 
 def _assert_same_signals(got: list[SignalDeltas], want: list[SignalDeltas]) -> None:
     """The same increments, each counted once (compared at the newest event's time)."""
     at = max(d.t_ref for d in want if len(d))
-    g, w = _signal_totals(got, at), _signal_totals(want, at)
-    assert g.keys() == w.keys()
-    for key, weight in w.items():
-        assert g[key] == pytest.approx(weight, rel=1e-6), key
+    params = load_params(None)
+    assert_same_totals(signal_totals(got, at, params), signal_totals(want, at, params), rel=1e-6)
 
 
 class _Recording(Engine):

@@ -1,5 +1,6 @@
-"""WorkerRuntime: the idle refresh only when nothing is queued or in flight; the signals
-topic read to its end before a new group generation's batches."""
+"""WorkerRuntime: the idle refresh only when nothing is queued or in flight; publications
+retried on transient failures only; the signals topic read to its end before a new group
+generation's batches."""
 
 from __future__ import annotations
 
@@ -14,9 +15,16 @@ from streams.clock import SystemClock
 from streams.faust_app import runtime
 from streams.faust_app.runtime import WorkerRuntime
 from streams.host.client import ThreadEngine
+from streams.kafka.output import OutputError, OutRecord, Written
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 from tests.unit.host.engines import small_calls
+
+_real_sleep = asyncio.sleep
+
+
+async def _no_wait(seconds: float) -> None:
+    await _real_sleep(0)
 
 
 def _runtime() -> tuple[WorkerRuntime, ThreadEngine]:
@@ -121,5 +129,56 @@ def test_a_signals_topic_that_cannot_be_read_stops_the_worker_before_any_ack(
             asyncio.run(rt.process_batch([event, event]))
         assert (tries[0], refs[0]) == (2, 2)
         assert rt._queued == []
+    finally:
+        engine.close()
+
+
+class _FlakyOutput:
+    """Fails its first ``failures`` publications with ``error``."""
+
+    def __init__(self, failures: int, error: Exception) -> None:
+        self.failures, self.error, self.calls = failures, error, 0
+
+    def send_all(self, records: list[OutRecord]) -> Written:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+        return {(r.topic, 0): 7 for r in records}
+
+
+def test_a_publication_that_fails_for_a_transient_reason_is_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(asyncio, "sleep", _no_wait)
+    rt, engine = _runtime()
+    try:
+        rt.settings = Settings(max_batch_attempts=3)
+        rt.output = cast(Any, _FlakyOutput(2, OutputError("2 records not acknowledged")))
+        written = asyncio.run(rt._send([OutRecord("t", None, b"x")]))
+        assert written == {("t", 0): 7}
+        assert rt.output.calls == 3  # type: ignore[attr-defined]
+        assert rt.metrics.batch_retries._value.get() == 2
+    finally:
+        engine.close()
+
+
+def test_a_publication_that_keeps_failing_stops_the_worker_and_a_bug_is_not_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def died(why: str) -> NoReturn:
+        raise _DiedError(why)
+
+    monkeypatch.setattr(runtime, "die", died)
+    monkeypatch.setattr(asyncio, "sleep", _no_wait)
+    rt, engine = _runtime()
+    try:
+        rt.settings = Settings(max_batch_attempts=3)
+        rt.output = cast(Any, _FlakyOutput(5, OutputError("not acknowledged")))
+        with pytest.raises(_DiedError, match="publishing a batch failed 3 times"):
+            asyncio.run(rt._send([OutRecord("t", None, b"x")]))
+        rt.output = cast(Any, _FlakyOutput(1, TypeError("a bug")))
+        with pytest.raises(TypeError):
+            asyncio.run(rt._send([OutRecord("t", None, b"x")]))
+        assert rt.output.calls == 1  # type: ignore[attr-defined]
     finally:
         engine.close()
