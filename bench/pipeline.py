@@ -8,14 +8,19 @@ Runs its own single-node broker (deploy/kafka/kafka.sh) on free ports. Phases:
 2. bare loop: consume the pre-produced events and produce each to a sink topic (events/s);
 3. throughput: the worker consumes the same backlog (events/s from its first batch to done);
 4. latency: events stamped with the wall clock are produced at half the measured throughput
-   (or ``--latency-rate``) for ``--latency-seconds``; latency = broker timestamp of the
+   (or ``--latency-rate``) for ``--latency-seconds`` (by a producer lingering
+   ``--load-linger-ms``, librdkafka's default of 5 ms); latency = broker timestamp of the
    recommendation − event ts (of live events; ``stale_recommendations`` counts those with an
    older ts, which none should have). The load generator serialises its events beforehand, so its
    own CPU time stays small (it shares the machine with the worker and the broker).
 
-Also printed, for the throughput phase: the CPU microseconds per event of the worker process
-(faust, tables, publishing), its engine process and the broker, and what stayed idle of the
-machine's cores (``throughput_cpu_us_per_event``); the engine calls and their mean size.
+Also printed: for the latency phase, the cores each process used on average
+(``latency_cpu_cores``: the worker, its engine, the broker and this script's load generator
+and consumer) and its engine calls (``latency_engine_calls``: how many, their mean size,
+their mean seconds in the engine and from hand-over to completion); for the throughput
+phase, the CPU microseconds per event of the worker process (faust, tables, publishing), its
+engine process and the broker, and what stayed idle of the machine's cores
+(``throughput_cpu_us_per_event``), and its engine calls and their mean size.
 
 Ends by printing one JSON line:
 ``{"events_per_s", "bare_loop_events_per_s", "ratio", "p50_ms", "p99_ms", ...}``.
@@ -97,6 +102,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_ticks() -> list[int]:
+    """The machine's CPU ticks so far: user, nice, system, idle, iowait, irq, softirq, steal."""
+    with open("/proc/stat") as f:
+        return [int(x) for x in f.readline().split()[1:9]]
+
+
+def machine_shares(t0: list[int], t1: list[int]) -> dict[str, float]:
+    """How the machine's CPU time went between two :func:`machine_ticks`: ``busy`` (user,
+    system, interrupts), ``idle`` and ``steal`` (taken by the hypervisor for other guests: a
+    shared VM's slow phases), as fractions."""
+    d = [b - a for a, b in zip(t0, t1, strict=True)]
+    total = sum(d) or 1
+    return {
+        "busy": round((total - d[3] - d[4] - d[7]) / total, 3),
+        "idle": round((d[3] + d[4]) / total, 3),
+        "steal": round(d[7] / total, 3),
+    }
+
+
 def process_pids(worker: WorkerProcess, kafka_dir: Path) -> dict[str, int]:
     """The worker's process, its engine child and the broker."""
     assert worker.proc is not None
@@ -112,13 +136,14 @@ def process_pids(worker: WorkerProcess, kafka_dir: Path) -> dict[str, int]:
 
 def worker_throughput(
     worker: WorkerProcess, n: int, timeout: float, pids: dict[str, int]
-) -> tuple[float, dict[str, float], dict[str, float]]:
+) -> tuple[float, dict[str, float], dict[str, Any]]:
     """events/s from the worker's first processed batch until it has processed ``n``; the CPU
-    microseconds per event of each of ``pids`` over that span; the engine calls made and
-    their mean size."""
+    microseconds per event of each of ``pids`` over that span; the engine calls made, their
+    mean size and how the machine's CPU time went (:func:`machine_shares`)."""
     wait_until(lambda: (worker.health() or {}).get("processed", 0) > 0, timeout, "first batch")
     cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
     m0 = worker.metrics()
+    ticks = machine_ticks()
     t0, p0 = time.perf_counter(), (worker.health() or {}).get("processed", 0)
     wait_until(
         lambda: (worker.health() or {}).get("processed", 0) >= n, timeout, "backlog", step=0.2
@@ -134,7 +159,11 @@ def worker_throughput(
     m1 = worker.metrics()
     calls = m1["interest_tracker_batch_size_count"] - m0["interest_tracker_batch_size_count"]
     size = m1["interest_tracker_batch_size_sum"] - m0["interest_tracker_batch_size_sum"]
-    engine_calls = {"calls": calls, "mean_events": round(size / calls, 1) if calls else 0.0}
+    engine_calls: dict[str, Any] = {
+        "calls": calls,
+        "mean_events": round(size / calls, 1) if calls else 0.0,
+        "machine": machine_shares(ticks, machine_ticks()),
+    }
     return float(n - p0) / elapsed, cpu, engine_calls
 
 
@@ -156,7 +185,7 @@ def live_templates(lines: list[bytes]) -> list[tuple[bytes, bytes, bytes]]:
 
 
 def latency_phase(
-    settings: KafkaSettings, lines: list[bytes], rate: float, seconds: float
+    settings: KafkaSettings, lines: list[bytes], rate: float, seconds: float, linger_ms: float
 ) -> tuple[list[float], int]:
     """Produce live-stamped events at ``rate``; latencies (ms) of the recommendations of
     live events, and how many recommendations carried an older time (``stale``: a backlog
@@ -170,7 +199,7 @@ def latency_phase(
     )
     consumer.subscribe([settings.topic("recommendations")])
     consumer.poll(2.0)  # join the group before the load starts
-    producer = Producer({**settings.client_config(), **PRODUCER_DEFAULTS, "linger.ms": 2})
+    producer = Producer({**settings.client_config(), **PRODUCER_DEFAULTS, "linger.ms": linger_ms})
     templates = live_templates(lines[: int(rate * seconds) + 1])
     topic = settings.topic("events")
     stop = threading.Event()
@@ -212,6 +241,55 @@ def latency_phase(
     return latencies, stale
 
 
+def _calls_between(m0: dict[str, float], m1: dict[str, float]) -> dict[str, float]:
+    """Engine calls completed between two metric reads: how many, their mean size and their
+    mean seconds in the engine and from hand-over to completion."""
+    calls = m1["interest_tracker_batch_size_count"] - m0["interest_tracker_batch_size_count"]
+    if not calls:
+        return {"calls": 0.0}
+    engine = 'interest_tracker_batch_stage_seconds_sum{stage="engine"}'
+    return {
+        "calls": calls,
+        "mean_events": round(
+            (m1["interest_tracker_batch_size_sum"] - m0["interest_tracker_batch_size_sum"]) / calls,
+            1,
+        ),
+        "mean_engine_s": round((m1.get(engine, 0) - m0.get(engine, 0)) / calls, 3),
+        "mean_total_s": round(
+            (
+                m1["interest_tracker_batch_duration_seconds_sum"]
+                - m0["interest_tracker_batch_duration_seconds_sum"]
+            )
+            / calls,
+            3,
+        ),
+    }
+
+
+def measured_latency(
+    settings: KafkaSettings,
+    lines: list[bytes],
+    rate: float,
+    seconds: float,
+    *,
+    pids: dict[str, int],
+    linger_ms: float,
+) -> tuple[list[float], int, dict[str, Any]]:
+    """:func:`latency_phase`, and the cores each of ``pids`` and this script (the load
+    generator and the latency consumer: ``bench``) used on average meanwhile, and how the
+    machine's CPU time went (``machine``: :func:`machine_shares`)."""
+    pids = {**pids, "bench": os.getpid()}
+    cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    t0, ticks = time.perf_counter(), machine_ticks()
+    lat, stale = latency_phase(settings, lines, rate, seconds, linger_ms)
+    elapsed = time.perf_counter() - t0
+    cores: dict[str, Any] = {
+        name: round((cpu_seconds(pid) - cpu0[name]) / elapsed, 2) for name, pid in pids.items()
+    }
+    cores["machine"] = machine_shares(ticks, machine_ticks())
+    return lat, stale, cores
+
+
 def summary(
     args: argparse.Namespace,
     *,
@@ -222,7 +300,7 @@ def summary(
     stale: int,
     m: dict[str, float],
     cpu: dict[str, float],
-    calls: dict[str, float],
+    calls: dict[str, Any],
     events: int,
 ) -> dict[str, Any]:
     """The JSON line's fields."""
@@ -236,6 +314,7 @@ def summary(
         "latency_samples": len(lat),
         "stale_recommendations": stale,
         "latency_rate": round(rate, 1),
+        "load_linger_ms": args.load_linger_ms,
         "items": args.items,
         "users": args.users,
         "events": events,
@@ -254,7 +333,7 @@ def summary(
     return result
 
 
-def main() -> None:
+def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--items", type=int, default=100_000)
     ap.add_argument("--users", type=int, default=20_000)
@@ -268,10 +347,23 @@ def main() -> None:
         help="events/s of the latency phase (default: half the measured throughput); "
         "a fixed rate compares versions at equal load",
     )
+    ap.add_argument(
+        "--load-linger-ms",
+        type=float,
+        default=5.0,
+        help="linger.ms of the latency phase's producer (librdkafka's default: 5); its "
+        "wait is part of the measured latency, and a shorter one sends the broker more, "
+        "smaller requests",
+    )
     ap.add_argument("--quick", action="store_true", help="5k items, 2k users, 10 s latency")
     args = ap.parse_args()
     if args.quick:
         args.items, args.users, args.latency_seconds = 5000, 2000, 10.0
+    return args
+
+
+def main() -> None:
+    args = _args()
     work = Path(tempfile.mkdtemp(prefix="it-bench-"))
     data = CACHE / f"bench-data-{args.items}-{args.users}-{args.events_per_user:g}"
     if not (data / "manifest.json").exists():
@@ -316,7 +408,15 @@ def main() -> None:
                 eps, cpu, calls = worker_throughput(worker, len(lines), 1800, pids)
                 rate = args.latency_rate or eps / 2
                 _log(f"worker: {eps:,.0f} events/s; latency at {rate:,.0f} events/s")
-                lat, stale = latency_phase(settings, lines, rate, args.latency_seconds)
+                m0 = worker.metrics()
+                lat, stale, lat_cpu = measured_latency(
+                    settings,
+                    lines,
+                    rate,
+                    args.latency_seconds,
+                    pids=pids,
+                    linger_ms=args.load_linger_ms,
+                )
                 m = worker.metrics()
             finally:
                 worker.stop()
@@ -338,6 +438,8 @@ def main() -> None:
         calls=calls,
         events=len(lines),
     )
+    figures["latency_cpu_cores"] = lat_cpu
+    figures["latency_engine_calls"] = _calls_between(m0, m)
     print(json.dumps(figures))
 
 

@@ -72,6 +72,9 @@ class Settings(KafkaSettings):
     consumer_fetch_max_wait_ms: int = Field(
         100, ge=0, description="how long the broker may hold the worker's fetches (faust: 1500)"
     )
+    consumer_fetch_min_bytes: int = Field(
+        65536, ge=1, description="bytes a fetch of the worker waits for, up to the wait above"
+    )
     engine_process: bool = Field(
         True, description="run the engine in a child process (false: in a thread of the worker)"
     )

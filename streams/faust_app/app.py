@@ -39,6 +39,7 @@ def build_faust(settings: Settings, *, partitions: int) -> FaustParts:
     app = App(
         settings.app_id,
         fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+        fetch_min_bytes=settings.consumer_fetch_min_bytes,
         broker=[f"kafka://{h}" for h in settings.bootstrap.split(",")],
         store="rocksdb://",
         datadir=str(settings.state_dir),

@@ -1,4 +1,5 @@
-"""The worker's faust consumer: the configured fetch wait, and fetched sets delivered whole."""
+"""The worker's faust consumer: the configured fetch wait and size, and fetched sets
+delivered whole."""
 
 from __future__ import annotations
 
@@ -13,20 +14,22 @@ from streams.faust_app.transport import Transport
 from streams.settings import Settings
 
 
-def test_the_worker_consumer_gets_the_configured_fetch_wait(tmp_path: Path) -> None:
-    settings = Settings(state_dir=tmp_path, consumer_fetch_max_wait_ms=42)
+def test_the_worker_consumer_gets_the_configured_fetch_wait_and_size(tmp_path: Path) -> None:
+    settings = Settings(
+        state_dir=tmp_path, consumer_fetch_max_wait_ms=42, consumer_fetch_min_bytes=4096
+    )
 
-    async def build() -> int:
+    async def build() -> tuple[int, int]:
         app = build_faust(settings, partitions=4).app
         assert isinstance(app.transport, Transport)
         worker_consumer: Any = app.consumer  # faust's aiokafka Consumer, with its thread
         thread = worker_consumer._thread
         consumer = thread._create_worker_consumer(app.transport)
-        wait: int = consumer._fetch_max_wait_ms
+        got = (consumer._fetch_max_wait_ms, consumer._fetch_min_bytes)
         await consumer.stop()  # never started: releases the client it made
-        return wait
+        return got
 
-    assert asyncio.run(build()) == 42
+    assert asyncio.run(build()) == (42, 4096)
 
 
 def _message(offset: int, partition: int = 0) -> Message:
