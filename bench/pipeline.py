@@ -138,8 +138,8 @@ def worker_throughput(
     worker: WorkerProcess, n: int, timeout: float, pids: dict[str, int]
 ) -> tuple[float, dict[str, float], dict[str, Any]]:
     """events/s from the worker's first processed batch until it has processed ``n``; the CPU
-    microseconds per event of each of ``pids`` over that span; the engine calls made, their
-    mean size and how the machine's CPU time went (:func:`machine_shares`)."""
+    microseconds per event of each of ``pids`` over that span; the engine calls made
+    (:func:`_calls_between`) and how the machine's CPU time went (:func:`machine_shares`)."""
     wait_until(lambda: (worker.health() or {}).get("processed", 0) > 0, timeout, "first batch")
     cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
     m0 = worker.metrics()
@@ -156,12 +156,8 @@ def worker_throughput(
     cpu["idle"] = round(
         max(0.0, (os.cpu_count() or 1) * elapsed / (n - p0) * 1e6 - sum(cpu.values())), 1
     )
-    m1 = worker.metrics()
-    calls = m1["interest_tracker_batch_size_count"] - m0["interest_tracker_batch_size_count"]
-    size = m1["interest_tracker_batch_size_sum"] - m0["interest_tracker_batch_size_sum"]
     engine_calls: dict[str, Any] = {
-        "calls": calls,
-        "mean_events": round(size / calls, 1) if calls else 0.0,
+        **_calls_between(m0, worker.metrics()),
         "machine": machine_shares(ticks, machine_ticks()),
     }
     return float(n - p0) / elapsed, cpu, engine_calls

@@ -153,10 +153,10 @@ class Transport(driver.Transport):
 class App(faust.App):
     """A faust App on :class:`Transport`: ``fetch_max_wait_ms`` is how long the broker may
     hold a fetch of the event topics and changelogs while it has fewer than
-    ``fetch_min_bytes`` of new records."""
+    ``fetch_min_bytes`` of new records (both from the settings, which hold the defaults)."""
 
     def __init__(
-        self, *args: Any, fetch_max_wait_ms: int = 100, fetch_min_bytes: int = 1, **kwargs: Any
+        self, *args: Any, fetch_max_wait_ms: int, fetch_min_bytes: int, **kwargs: Any
     ) -> None:
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.fetch_min_bytes = fetch_min_bytes
