@@ -7,6 +7,13 @@ times, on the same queries, :class:`state.item_index.ItemIndex` in exact mode an
 inverted file (faiss IVF, ``--nprobe``, ``--codes``), reporting the IVF's recall of the
 exact top ``k``.
 
+Then the stall a rebuild causes (``--rebuild-seconds``, 0: skip): an index built over all
+but the last ``--rebuild-new`` share of the catalog, those rows then added (enough to make a
+rebuild due), and back-to-back searches of ``--chunk`` queries for that long, once with the
+rebuild in line (the search that finds it due waits) and once in a background thread (the
+worker's way), reporting each mode's slowest and 99th-percentile search call and the
+searches per second (what the build's thread takes from the searching one).
+
 Ends by printing one JSON line:
 ``{"exact_us_per_query": …, "ivf_us_per_query": …, "speedup": …, "recall_at_k": …, ...}``.
 """
@@ -80,6 +87,39 @@ def _time(index: ItemIndex, q: np.ndarray, k: int, chunk: int) -> tuple[np.ndarr
     return rows, (time.perf_counter() - start) / len(q) * 1e6
 
 
+def _stalls(
+    cat: Catalog, q: np.ndarray, args: argparse.Namespace, background: bool
+) -> dict[str, float]:
+    """Search calls for ``args.rebuild_seconds`` right after a rebuild became due."""
+    keep = int(len(cat) * (1 - args.rebuild_new))
+    mat = cat.matrix()
+    part = Catalog(cat.dim)
+    part.upsert(cat.ids[:keep], ["c"] * keep, mat[:keep], [0] * keep)
+    index = ItemIndex(part, min_rows=1, nprobe=args.nprobe, codes=args.codes, background=background)
+    index.search(q[:1], args.k)  # the first build (not timed)
+    rest = len(cat) - keep
+    part.upsert(cat.ids[keep:], ["c"] * rest, mat[keep:], [0] * rest)
+    calls: list[float] = []
+    installed = 0.0
+    start = time.perf_counter()
+    i = 0
+    while time.perf_counter() - start < args.rebuild_seconds:
+        t = time.perf_counter()
+        index.search(q[i : i + args.chunk], args.k)
+        calls.append(time.perf_counter() - t)
+        if not installed and index.builds == 2:
+            installed = time.perf_counter() - start
+        i = (i + args.chunk) % max(len(q) - args.chunk, 1)
+    ms = np.asarray(calls) * 1e3
+    return {
+        "max_call_ms": round(float(ms.max()), 1),
+        "p99_call_ms": round(float(np.percentile(ms, 99)), 1),
+        "median_call_ms": round(float(np.median(ms)), 1),
+        "calls_per_s": round(len(calls) / (time.perf_counter() - start), 1),
+        "installed_after_s": round(installed, 2),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--items", type=int, default=5000)
@@ -98,6 +138,12 @@ def main() -> None:
         "--rerank", type=float, default=defaults.index_rerank, help="pq4: candidates per k"
     )
     ap.add_argument("--chunk", type=int, default=256, help="queries per search (a user chunk)")
+    ap.add_argument(
+        "--rebuild-seconds", type=float, default=20.0, help="per rebuild mode (0: skip them)"
+    )
+    ap.add_argument(
+        "--rebuild-new", type=float, default=0.15, help="share of the catalog added at once"
+    )
     args = ap.parse_args()
     cat = _catalog(args.items, args.users)
     q = _queries(cat, args.queries, seed=1)
@@ -116,6 +162,13 @@ def main() -> None:
         ]
     )
     top1 = float(np.mean(ivf_rows[:, 0] == exact_rows[:, 0]))
+    rebuild = {}
+    if args.rebuild_seconds > 0:
+        rebuild = {
+            "rebuild_inline": _stalls(cat, q, args, background=False),
+            "rebuild_background": _stalls(cat, q, args, background=True),
+            "rebuild_new": args.rebuild_new,
+        }
     print(
         json.dumps(
             {
@@ -132,6 +185,7 @@ def main() -> None:
                 "rerank": args.rerank if args.codes == "pq4" else None,
                 "lists": ivf.lists,
                 "queries": args.queries,
+                **rebuild,
             }
         )
     )

@@ -29,6 +29,13 @@ scored exactly, next to the index's answer. When fresh rows exceed ``rebuild_fra
 the indexed ones the index is rebuilt. Results are deterministic for a given catalog history
 (k-means and the product quantiser are seeded and trained single-threaded).
 
+A rebuild at 100k items takes about 5 s. In line (the default, and what ``replay`` does, so
+its results do not depend on timing) the search that finds it due waits for it. With
+``background=True`` (the worker) it runs in a thread over a snapshot of the catalog while
+the old index and the exact pass over the fresh rows keep answering, and the first search
+after it finished installs it: no batch waits for a rebuild, at the price of which index
+answers depending on timing. The first build, and :meth:`ItemIndex.prepare`, stay in line.
+
 Below ``min_rows`` the search is exact, so small catalogs (and the tests that compare paths)
 get exact answers; above it, the recall of the true top ``k`` is what ``nprobe`` buys
 (``bench/item_index.py`` measures it).
@@ -37,6 +44,11 @@ get exact answers; above it, the recall of the true top ``k`` is what ``nprobe``
 from __future__ import annotations
 
 import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -45,7 +57,7 @@ import numpy.typing as npt
 from state.catalog import Catalog
 from state.kernels import top_k_per_row
 
-__all__ = ["ItemIndex"]
+__all__ = ["BuildInfo", "ItemIndex"]
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
@@ -72,6 +84,21 @@ def _set_threads(n: int) -> None:
         faiss.omp_set_num_threads(n)
 
 
+def _quiet_interrupts() -> None:
+    """Stop faiss from taking the interpreter lock inside long operations.
+
+    faiss's Python module installs a callback that its loops (k-means, adding, searching)
+    call to check for Ctrl-C, and each check takes the interpreter lock. A build in a
+    thread then waits for the lock at every check while the engine's thread computes: on
+    the 2-core VM a 100k-item build took 32 s instead of 5 s next to a busy thread, and
+    5 s once the callback was cleared (the engine's thread did not slow down either way).
+    The cost: a long faiss call in this process no longer stops at Ctrl-C, only after it.
+    """
+    import faiss  # noqa: PLC0415
+
+    faiss.InterruptCallback.clear_instance()  # type: ignore[attr-defined]  # SWIG, no stub
+
+
 class ItemIndex:
     """Nearest recommendable rows of ``catalog``: exact below ``min_rows``, IVF above."""
 
@@ -87,6 +114,7 @@ class ItemIndex:
         rebuild_fraction: float = 0.1,
         seed: int = 1234,
         threads: int = 1,
+        background: bool = False,
     ) -> None:
         self.catalog = catalog
         self.min_rows = min_rows
@@ -97,11 +125,15 @@ class ItemIndex:
         self.rebuild_fraction = rebuild_fraction
         self.seed = seed
         self.threads = threads
+        self.background = background
+        """Rebuild in a thread while the old index serves (see :meth:`_fresh`)."""
+        self._pending: _Background | None = None
         self._ivf: Any = None
         self._pq = False  # whether the built index holds product codes
         self._built_at = -1  # the catalog version the index was built at
         self._indexed = 0
         self.builds = 0
+        self.last_build: BuildInfo | None = None
 
     @property
     def approximate(self) -> bool:
@@ -131,23 +163,54 @@ class ItemIndex:
         return np.take_along_axis(both_rows, best, axis=1), np.take_along_axis(both, best, axis=1)
 
     def prepare(self) -> None:
-        """Build (or rebuild) the index now if the next search would (e.g. before forking
-        processes that search it)."""
+        """Build (or rebuild) the index now if the next search would, waiting for a build
+        running in the background first (e.g. before forking processes that search it)."""
         ok = self.catalog.recommendable()
         if self.inverted(ok):
-            self._fresh(ok)
+            self._fresh(ok, wait=True)
 
     def inverted(self, ok: B) -> bool:
         """Whether a search over the recommendable rows ``ok`` goes through the inverted
         file (at least ``min_rows`` of them) rather than an exact pass."""
         return int(ok.sum()) >= self.min_rows
 
-    def _fresh(self, ok: B) -> B:
-        """The recommendable rows changed since the build, after (re)building when needed."""
+    @property
+    def building(self) -> bool:
+        """Whether a background build is running or waits to be installed."""
+        return self._pending is not None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until no background build runs (the next search installs a finished one);
+        ``False`` when ``timeout`` seconds passed first."""
+        return self._pending is None or self._pending.wait(timeout)
+
+    def _fresh(self, ok: B, *, wait: bool = False) -> B:
+        """The recommendable rows changed since the build, after (re)building when needed.
+
+        In the background (:attr:`background`, once an index exists, unless ``wait``) a
+        due rebuild starts in a thread and is installed by the first search after it
+        finished; until then the old index answers and the fresh rows are scored exactly.
+        Otherwise it runs here, after any background build has been installed.
+        """
+        pending = self._pending
+        if pending is not None and (wait or self._ivf is None or pending.done()):
+            self._pending = None
+            self._install(pending.take(), background=True)
         fresh = ok & (self.catalog.row_version[: len(ok)] > self._built_at)
-        if self._ivf is None or int(fresh.sum()) > self.rebuild_fraction * max(self._indexed, 1):
-            self._build(ok)
-            fresh[:] = False
+        if self._ivf is not None and int(fresh.sum()) <= self.rebuild_fraction * max(
+            self._indexed, 1
+        ):
+            return fresh
+        if self.background and self._ivf is not None and not wait:
+            if self._pending is None:
+                _quiet_interrupts()
+                self._pending = _Background(self._snapshot(ok))
+            return fresh
+        if self._pending is not None:  # switched to in-line builds meanwhile: never land late
+            pending, self._pending = self._pending, None
+            self._install(pending.take(), background=True)
+        self._install(self._snapshot(ok)())
+        fresh[:] = False
         return fresh
 
     def _slack(self, k: int) -> int:
@@ -177,34 +240,113 @@ class ItemIndex:
         scores = np.where(valid, exact, np.float32(-np.inf))
         return top_k_per_row(np.where(valid, rows, -1), scores, k)
 
-    def _build(self, ok: B) -> None:
-        import faiss  # noqa: PLC0415 - only catalogs above min_rows load it
+    def _snapshot(self, ok: B) -> Callable[[], _Built]:
+        """A build of the index over the rows ``ok`` as they are now, to run now or in
+        another thread: it reads only what is captured here. Rows changed after this
+        moment are stamped with a later version, so the built index ignores their entries
+        and the search scores them as fresh (a torn read of such a row does no harm)."""
+        return partial(
+            _train,
+            self.catalog.matrix(),
+            np.flatnonzero(ok),
+            self.catalog.version,
+            _Config(self.lists, self.codes, self.nprobe, self.seed, self.threads),
+        )
 
-        _set_threads(self.threads)
-        cat = self.catalog
-        rows = np.flatnonzero(ok)
-        vecs = np.ascontiguousarray(cat.matrix()[rows], np.float32)
-        nlist = max(8, int(self.lists * math.sqrt(len(rows))))
-        quantizer = faiss.IndexFlatIP(cat.dim)
-        self._pq = self.codes == "pq4" and cat.dim % 4 == 0 and len(rows) >= 16
-        ivf: Any
-        if self._pq:  # 4 dimensions per 4-bit sub-quantizer (16 centroids: >= 16 rows)
-            ivf = faiss.IndexIVFPQFastScan(
-                quantizer, cat.dim, nlist, cat.dim // 4, 4, faiss.METRIC_INNER_PRODUCT
-            )
-            ivf.by_residual = True
-            ivf.pq.cp.seed = self.seed
-        else:
-            ivf = faiss.IndexIVFScalarQuantizer(
-                quantizer, cat.dim, nlist, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
-            )
-        ivf.cp.seed = self.seed
-        ivf.cp.max_points_per_centroid = 64  # a sample: training stays well under a second
-        ivf.cp.min_points_per_centroid = 1  # small catalogs (tests): no warning, still fine
-        ivf.train(vecs)
-        ivf.add_with_ids(vecs, rows)
-        ivf.nprobe = min(self.nprobe, nlist)
-        self._ivf = ivf
-        self._built_at = cat.version
-        self._indexed = len(rows)
+    def _install(self, built: _Built, *, background: bool = False) -> None:
+        self._ivf = built.ivf
+        self._pq = built.pq
+        self._built_at = built.version
+        self._indexed = built.indexed
         self.builds += 1
+        self.last_build = BuildInfo(built.indexed, built.seconds, background)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildInfo:
+    """What the index installed last was built over, how long that took, and where."""
+
+    rows: int
+    seconds: float
+    background: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Config:
+    lists: float
+    codes: Codes
+    nprobe: int
+    seed: int
+    threads: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Built:
+    ivf: Any
+    pq: bool
+    version: int  # the catalog version the index reflects
+    indexed: int
+    seconds: float
+
+
+def _train(mat: F32, rows: I64, version: int, cfg: _Config) -> _Built:
+    """An inverted file over ``mat[rows]`` (ids: the rows), trained and filled."""
+    import faiss  # noqa: PLC0415 - only catalogs above min_rows load it
+
+    start = time.perf_counter()
+    _set_threads(cfg.threads)
+    dim = mat.shape[1]
+    vecs = np.ascontiguousarray(mat[rows], np.float32)
+    nlist = max(8, int(cfg.lists * math.sqrt(len(rows))))
+    quantizer = faiss.IndexFlatIP(dim)
+    pq = cfg.codes == "pq4" and dim % 4 == 0 and len(rows) >= 16
+    ivf: Any
+    if pq:  # 4 dimensions per 4-bit sub-quantizer (16 centroids: >= 16 rows)
+        ivf = faiss.IndexIVFPQFastScan(
+            quantizer, dim, nlist, dim // 4, 4, faiss.METRIC_INNER_PRODUCT
+        )
+        ivf.by_residual = True
+        ivf.pq.cp.seed = cfg.seed
+    else:
+        ivf = faiss.IndexIVFScalarQuantizer(
+            quantizer, dim, nlist, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
+        )
+    ivf.cp.seed = cfg.seed
+    ivf.cp.max_points_per_centroid = 64  # a sample: training stays well under a second
+    ivf.cp.min_points_per_centroid = 1  # small catalogs (tests): no warning, still fine
+    ivf.train(vecs)
+    ivf.add_with_ids(vecs, rows)
+    ivf.nprobe = min(cfg.nprobe, nlist)
+    return _Built(ivf, pq, version, len(rows), time.perf_counter() - start)
+
+
+class _Background:
+    """One build running in a daemon thread (an engine process that exits does not wait
+    for it); :meth:`take` joins it and returns its index or raises its error."""
+
+    def __init__(self, build: Callable[[], _Built]) -> None:
+        self._build = build
+        self._result: _Built | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="item-index-build", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._result = self._build()
+        except BaseException as exc:
+            self._error = exc
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def wait(self, timeout: float | None) -> bool:
+        self._thread.join(timeout)
+        return self.done()
+
+    def take(self) -> _Built:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result

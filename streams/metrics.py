@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from streams.kafka.signal_ledger import MAX_PENDING
+
 __all__ = ["LATENCY_BUCKETS", "WorkerMetrics"]
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -101,7 +103,7 @@ class WorkerMetrics:
             p + "signal_records_dropped",
             "Signal records not applied: a retried publication's repeats (repeated, per "
             "record) and incomplete batches given up (incomplete, per batch: their writers "
-            "died halfway; the oldest beyond 256 waiting).",
+            f"died halfway; the oldest beyond {MAX_PENDING} waiting).",
             ["reason"],
             registry=registry,
         )

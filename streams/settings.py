@@ -81,6 +81,9 @@ class Settings(KafkaSettings):
     engine_start_timeout_s: float = Field(
         600.0, gt=0, description="how long the engine (model, caches) may take to load"
     )
+    index_background_build: bool = Field(
+        True, description="rebuild the item index in a thread while the old one serves"
+    )
     state_cache_users: int = Field(
         10_000, ge=0, description="decoded user states kept between batches (0: decode always)"
     )

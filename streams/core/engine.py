@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from encoders.protocol import TextEncoder
 from state.catalog import Catalog
+from state.item_index import ItemIndex
 from state.signals import SignalDeltas, Signals
 from state.store import MemoryUserStore, UserStore
 from state.user import UserState
@@ -285,6 +286,17 @@ class Engine:
         """Build the shared structures :meth:`recommend` needs now (the item index of a
         large catalog), e.g. before forking processes that recommend."""
         self._recommender.prepare()
+
+    @property
+    def item_index(self) -> ItemIndex:
+        """The semantic candidates' index (its builds: :attr:`ItemIndex.last_build`)."""
+        return self._recommender.index
+
+    def index_in_background(self, enabled: bool = True) -> None:
+        """Rebuild the item index of a large catalog in a thread from now on, the old one
+        answering meanwhile (:class:`state.item_index.ItemIndex`): no call waits for a
+        rebuild, but which index answers depends on timing. Off by default (``replay``)."""
+        self._recommender.index.background = enabled
 
     def limit_threads(self, n: int) -> None:
         """Use at most ``n`` threads in the item index from now on (e.g. in a forked child)."""

@@ -22,7 +22,8 @@ def build_calls(settings: Settings, registry: CollectorRegistry) -> EngineCalls:
     encoder settings name a cache dir), the engine over a staged user store, and its calls.
 
     Signal deltas are applied when they come back from the ``signals`` topic, never locally,
-    so every worker applies every worker's deltas exactly once.
+    so every worker applies every worker's deltas exactly once. The item index of a large
+    catalog is rebuilt in a thread (``index_background_build``): no batch waits for it.
 
     The encoder's modules (torch, transformers) are imported here, not with this module: a
     worker whose engine runs in a child process never loads them itself.
@@ -38,4 +39,6 @@ def build_calls(settings: Settings, registry: CollectorRegistry) -> EngineCalls:
     params = dataclasses.replace(load_params(settings.engine_config), apply_signals_locally=False)
     proxy = StageProxy()
     users = CodecUserStore(proxy, cache_size=settings.state_cache_users)
-    return EngineCalls(Engine(params, encoder, users=users), proxy)
+    engine = Engine(params, encoder, users=users)
+    engine.index_in_background(settings.index_background_build)
+    return EngineCalls(engine, proxy)

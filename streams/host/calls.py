@@ -144,6 +144,7 @@ class EngineCalls:
         self.writer = writer if writer is not None else uuid.uuid4().bytes
         self.ledger = SignalLedger()
         self._seq = 0
+        self._builds = 0
 
     def process(
         self, messages: list[Message], prefetched: dict[str, bytes], now_ms: int
@@ -175,7 +176,18 @@ class EngineCalls:
             out.signal_records = encode_batch(deltas, self.writer, self._seq, spans)
             out.signal_key = self.writer
         out.changes = stage.changes()
+        self._note_index()
         return out
+
+    def _note_index(self) -> None:
+        """Log each build of the item index the last call installed (one per call at most)."""
+        index = self.engine.item_index
+        if index.builds == self._builds or index.last_build is None:
+            return
+        self._builds = index.builds
+        b = index.last_build
+        where = "in a background thread" if b.background else "in line"
+        log.info("item index built over %d items in %.1f s (%s)", b.rows, b.seconds, where)
 
     def apply_items(self, messages: list[Message]) -> ItemsOut:
         """Catalog upserts and deletions (one encoder call for the new or changed items)."""
@@ -204,6 +216,7 @@ class EngineCalls:
     def prepare(self) -> int:
         """Build what recommending needs now (the item index); returns the catalog size."""
         self.engine.prepare_recommend()
+        self._note_index()
         return self.catalog_items()
 
     def catalog_items(self) -> int:
@@ -213,4 +226,6 @@ class EngineCalls:
     def recommend(self, prefetched: dict[str, bytes], users: list[str]) -> list[RecOut]:
         """Recommendations for ``users`` from their stored states (no state changes)."""
         self.proxy.stage = BatchStage(prefetched)
-        return [_rec(r) for r in self.engine.recommend(users)]
+        out = [_rec(r) for r in self.engine.recommend(users)]
+        self._note_index()
+        return out

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
+import re
 from typing import Any
 
 import numpy as np
@@ -11,13 +14,16 @@ from prometheus_client import CollectorRegistry
 
 from state.codec import decode_user
 from state.signals import SignalDeltas
+from streams.core.engine import Engine
 from streams.core.messages import Message
 from streams.core.outputs import Recommendation
+from streams.core.params import EngineParams
 from streams.host.calls import EngineCalls, SignalsOut
 from streams.host.staging import StageProxy
 from streams.kafka.signals_codec import Span, decode_deltas, decode_record, encode_deltas
+from tests.contract.encoder_doubles import HashingEncoder
 from tests.signal_totals import Totals, applied_once, assert_same_totals, signal_totals
-from tests.unit.core.helpers import event, msg
+from tests.unit.core.helpers import event, item, msg
 from tests.unit.host.engines import small_calls
 
 T0 = 1_704_067_200_000
@@ -229,3 +235,32 @@ def test_a_redelivery_in_another_order_across_topics_counts_every_pair_once() ->
     want = _totals(restarted, reference.signal_records)
     assert ("pair", "run1", "sock") in want
     assert_same_totals(_totals(restarted, published.signal_records + again.signal_records), want)
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_each_item_index_build_is_logged_once(
+    caplog: pytest.LogCaptureFixture, background: bool
+) -> None:
+    """The ops' view of the index: one line per build the engine's calls installed."""
+    params = EngineParams()
+    params = dataclasses.replace(
+        params, recommend=dataclasses.replace(params.recommend, index_min_items=40)
+    )
+    engine = Engine(params, HashingEncoder(64))
+    engine.index_in_background(background)
+    calls = EngineCalls(engine, StageProxy())
+    catalog = [msg(item(f"i{i}", f"thing number {i}", f"c/{i % 5}")) for i in range(60)]
+    calls.apply_items(catalog[:40])
+    with caplog.at_level(logging.INFO, logger="streams.host.calls"):
+        calls.prepare()
+        calls.process(clicks("u", ["i1", "i2"]), {}, now_ms=T0)  # no build: nothing logged
+        calls.apply_items(catalog[40:])  # half the index again: due
+        calls.process(clicks("u", ["i3"], first_offset=2), {}, now_ms=T0)
+        assert engine.item_index.wait(timeout=60)
+        calls.process(clicks("u", ["i4"], first_offset=3), {}, now_ms=T0)
+        calls.process(clicks("u", ["i5"], first_offset=4), {}, now_ms=T0)
+    built = [r.getMessage() for r in caplog.records if "item index" in r.getMessage()]
+    second = "in a background thread" if background else "in line"
+    assert len(built) == 2, built
+    assert re.fullmatch(r"item index built over 40 items in \d+\.\d s \(in line\)", built[0])
+    assert re.fullmatch(rf"item index built over 60 items in \d+\.\d s \({second}\)", built[1])

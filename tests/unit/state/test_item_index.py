@@ -117,3 +117,93 @@ def test_product_codes_need_a_dimension_divisible_by_four() -> None:
     rows, _ = index.search(x[:3], 4)
     assert type(index._ivf).__name__ == "IndexIVFScalarQuantizer"
     assert rows[:, 0].tolist() == [0, 1, 2]
+
+
+def _grown(cat: Catalog, n: int, seed: int, prefix: str) -> None:
+    more = _clustered(n, seed)
+    cat.upsert([f"{prefix}{i}" for i in range(n)], ["c"] * n, more, list(range(n)))
+
+
+def test_a_background_rebuild_serves_the_old_index_meanwhile_and_is_the_same_index() -> None:
+    """The first build is in line; a due rebuild runs in a thread while the old index and
+    the exact pass over the fresh rows answer; the first search after it finished
+    installs it, and it is the index an in-line rebuild at that moment would have built."""
+    vecs = _clustered(2000, 4)
+    q = _clustered(50, 5)
+    a, b = _catalog(vecs), _catalog(vecs)
+    bg = ItemIndex(a, min_rows=1000, background=True)
+    inline = ItemIndex(b, min_rows=1000)
+    bg.search(q, 10)
+    assert (bg.builds, bg.building) == (1, False)  # the first build: in line
+    inline.search(q, 10)
+    _grown(a, 400, 6, "x")
+    _grown(b, 400, 6, "x")
+    exact = _exact(a, q, 10)
+    meanwhile, _ = bg.search(q, 10)  # due: starts the rebuild, answers without it
+    assert bg.builds == 1
+    assert bg.building
+    new_rows = set(range(2000, 2400))
+    for got, want in zip(meanwhile, exact, strict=True):  # fresh rows: scored exactly
+        assert want & new_rows <= set(got.tolist())
+    assert bg.wait(timeout=60)
+    assert bg.builds == 1  # finished, not yet installed
+    after, scores = bg.search(q, 10)
+    assert (bg.builds, bg.building) == (2, False)
+    rows_b, scores_b = inline.search(q, 10)  # rebuilt in line on the same history
+    assert inline.builds == 2
+    assert np.array_equal(after, rows_b)
+    assert np.array_equal(scores, scores_b)
+
+
+def test_rows_changed_during_a_background_rebuild_stay_fresh() -> None:
+    vecs = _clustered(2000, 10)
+    cat = _catalog(vecs)
+    index = ItemIndex(cat, min_rows=1000, background=True)
+    index.search(vecs[:1], 5)
+    _grown(cat, 400, 11, "x")
+    index.search(vecs[:1], 5)  # starts the rebuild over the catalog as it is now
+    target = _clustered(1, 12)[0]
+    cat.upsert(["i5"], ["c"], target[None], [99])  # moved after the snapshot
+    cat.delete("i6")
+    assert index.wait(timeout=60)
+    rows, _ = index.search(np.stack([target, vecs[6]]), 3)
+    assert index.builds == 2
+    assert rows[0, 0] == 5  # its stale entry ignored, its new vector scored exactly
+    assert 6 not in rows[1].tolist()
+
+
+def test_prepare_waits_for_a_background_rebuild() -> None:
+    vecs = _clustered(2000, 13)
+    cat = _catalog(vecs)
+    index = ItemIndex(cat, min_rows=1000, background=True)
+    index.prepare()
+    assert index.builds == 1
+    _grown(cat, 400, 14, "x")
+    index.search(vecs[:1], 5)
+    index.prepare()
+    assert (index.builds, index.building) == (2, False)
+
+
+def test_a_failed_background_rebuild_raises_in_the_search_that_installs_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    vecs = _clustered(2000, 15)
+    cat = _catalog(vecs)
+    index = ItemIndex(cat, min_rows=1000, background=True)
+    index.search(vecs[:1], 5)
+
+    def broken(*args: object) -> None:
+        raise MemoryError("no room for the index")
+
+    monkeypatch.setattr("state.item_index._train", broken)
+    _grown(cat, 400, 16, "x")
+    index.search(vecs[:1], 5)
+    assert index.wait(timeout=60)
+    with pytest.raises(MemoryError, match="no room"):
+        index.search(vecs[:1], 5)
+    assert not index.building
+    monkeypatch.undo()
+    index.search(vecs[:1], 5)  # due again: a new build starts
+    assert index.wait(timeout=60)
+    index.search(vecs[:1], 5)
+    assert index.builds == 2

@@ -1,0 +1,24 @@
+"""build_calls: the worker's engine as the settings describe it (the real encoder)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from streams.host.build import build_calls
+from streams.settings import Settings
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_the_worker_engine_rebuilds_its_index_as_the_settings_say(
+    tmp_path: Path, background: bool
+) -> None:
+    settings = Settings(state_dir=tmp_path, index_background_build=background)
+    calls = build_calls(settings, CollectorRegistry())
+    engine = calls.engine
+    assert engine.item_index.background is background
+    assert not engine.params.apply_signals_locally  # deltas come back from the topic
+    assert engine.encoder.dim == 384  # the default model, cached in the state dir
+    assert (tmp_path / "embeddings").exists()
