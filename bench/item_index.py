@@ -100,14 +100,14 @@ def _stalls(
     rest = len(cat) - keep
     part.upsert(cat.ids[keep:], ["c"] * rest, mat[keep:], [0] * rest)
     calls: list[float] = []
-    installed = 0.0
+    installed: float | None = None
     start = time.perf_counter()
     i = 0
     while time.perf_counter() - start < args.rebuild_seconds:
         t = time.perf_counter()
         index.search(q[i : i + args.chunk], args.k)
         calls.append(time.perf_counter() - t)
-        if not installed and index.builds == 2:
+        if installed is None and index.builds == 2:
             installed = time.perf_counter() - start
         i = (i + args.chunk) % max(len(q) - args.chunk, 1)
     ms = np.asarray(calls) * 1e3
@@ -116,7 +116,7 @@ def _stalls(
         "p99_call_ms": round(float(np.percentile(ms, 99)), 1),
         "median_call_ms": round(float(np.median(ms)), 1),
         "calls_per_s": round(len(calls) / (time.perf_counter() - start), 1),
-        "installed_after_s": round(installed, 2),
+        "installed_after_s": None if installed is None else round(installed, 2),
     }
 
 

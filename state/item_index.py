@@ -35,6 +35,8 @@ its results do not depend on timing) the search that finds it due waits for it. 
 the old index and the exact pass over the fresh rows keep answering, and the first search
 after it finished installs it: no batch waits for a rebuild, at the price of which index
 answers depending on timing. The first build, and :meth:`ItemIndex.prepare`, stay in line.
+A build's duration (:attr:`ItemIndex.last_build`) is measured with the process's clock for
+the logs only; nothing depends on it.
 
 Below ``min_rows`` the search is exact, so small catalogs (and the tests that compare paths)
 get exact answers; above it, the recall of the true top ``k`` is what ``nprobe`` buys
@@ -43,6 +45,7 @@ get exact answers; above it, the recall of the true top ``k`` is what ``nprobe``
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -58,6 +61,8 @@ from state.catalog import Catalog
 from state.kernels import top_k_per_row
 
 __all__ = ["BuildInfo", "ItemIndex"]
+
+log = logging.getLogger(__name__)
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
@@ -77,7 +82,7 @@ def _nearest(catalog: Catalog, q: F32, k: int, mask: B) -> tuple[I64, F32]:
 
 
 def _set_threads(n: int) -> None:
-    """faiss's OpenMP threads (process-wide; set before each use, it is cheap)."""
+    """faiss's OpenMP threads for the calling thread (set before each use, it is cheap)."""
     import faiss  # noqa: PLC0415
 
     if faiss.omp_get_max_threads() != n:
@@ -150,6 +155,7 @@ class ItemIndex:
         ok = cat.recommendable()
         if not self.inverted(ok):
             self._ivf = None
+            self._pending = None  # a build still running is for a catalog that is gone
             return _nearest(cat, q, k, ok)
         fresh = self._fresh(ok)
         n_fresh = int(fresh.sum())
@@ -163,11 +169,15 @@ class ItemIndex:
         return np.take_along_axis(both_rows, best, axis=1), np.take_along_axis(both, best, axis=1)
 
     def prepare(self) -> None:
-        """Build (or rebuild) the index now if the next search would, waiting for a build
-        running in the background first (e.g. before forking processes that search it)."""
+        """Build (or rebuild) the index now if the next search would, after waiting for a
+        build running in the background (e.g. before forking processes that search it:
+        no build thread runs after this returns)."""
         ok = self.catalog.recommendable()
         if self.inverted(ok):
             self._fresh(ok, wait=True)
+        elif self._pending is not None:
+            self._pending.wait(None)
+            self._pending = None
 
     def inverted(self, ok: B) -> bool:
         """Whether a search over the recommendable rows ``ok`` goes through the inverted
@@ -182,7 +192,8 @@ class ItemIndex:
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until no background build runs (the next search installs a finished one);
         ``False`` when ``timeout`` seconds passed first."""
-        return self._pending is None or self._pending.wait(timeout)
+        pending = self._pending
+        return pending is None or pending.wait(timeout)
 
     def _fresh(self, ok: B, *, wait: bool = False) -> B:
         """The recommendable rows changed since the build, after (re)building when needed.
@@ -190,25 +201,29 @@ class ItemIndex:
         In the background (:attr:`background`, once an index exists, unless ``wait``) a
         due rebuild starts in a thread and is installed by the first search after it
         finished; until then the old index answers and the fresh rows are scored exactly.
-        Otherwise it runs here, after any background build has been installed.
+        A background build that failed is logged and the rebuild runs here instead.
+        Otherwise the rebuild runs here (a background build still running is dropped: the
+        one built here is newer).
         """
+        in_line = wait or not self.background or self._ivf is None
         pending = self._pending
-        if pending is not None and (wait or self._ivf is None or pending.done()):
+        if pending is not None and (wait or pending.done()):
             self._pending = None
-            self._install(pending.take(), background=True)
+            try:
+                self._install(pending.take(), background=True)
+            except Exception:
+                log.exception("background build of the item index failed; building in line")
+                in_line = True
         fresh = ok & (self.catalog.row_version[: len(ok)] > self._built_at)
-        if self._ivf is not None and int(fresh.sum()) <= self.rebuild_fraction * max(
-            self._indexed, 1
-        ):
+        due = self._ivf is None or int(fresh.sum()) > self.rebuild_fraction * max(self._indexed, 1)
+        if not due:
             return fresh
-        if self.background and self._ivf is not None and not wait:
+        if not in_line:
             if self._pending is None:
                 _quiet_interrupts()
                 self._pending = _Background(self._snapshot(ok))
             return fresh
-        if self._pending is not None:  # switched to in-line builds meanwhile: never land late
-            pending, self._pending = self._pending, None
-            self._install(pending.take(), background=True)
+        self._pending = None
         self._install(self._snapshot(ok)())
         fresh[:] = False
         return fresh
@@ -325,7 +340,7 @@ class _Background:
     for it); :meth:`take` joins it and returns its index or raises its error."""
 
     def __init__(self, build: Callable[[], _Built]) -> None:
-        self._build = build
+        self._build: Callable[[], _Built] | None = build
         self._result: _Built | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="item-index-build", daemon=True)

@@ -23,7 +23,8 @@ def build_calls(settings: Settings, registry: CollectorRegistry) -> EngineCalls:
 
     Signal deltas are applied when they come back from the ``signals`` topic, never locally,
     so every worker applies every worker's deltas exactly once. The item index of a large
-    catalog is rebuilt in a thread (``index_background_build``): no batch waits for it.
+    catalog is rebuilt in a thread unless ``index_background_build`` is off, so that no
+    batch waits for a rebuild.
 
     The encoder's modules (torch, transformers) are imported here, not with this module: a
     worker whose engine runs in a child process never loads them itself.

@@ -13,8 +13,9 @@ from streams.settings import Settings
 
 @pytest.mark.parametrize("background", [True, False])
 def test_the_worker_engine_rebuilds_its_index_as_the_settings_say(
-    tmp_path: Path, background: bool
+    tmp_path: Path, background: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("IT_ENCODER_CACHE_DIR", raising=False)  # the state dir's, then
     settings = Settings(state_dir=tmp_path, index_background_build=background)
     calls = build_calls(settings, CollectorRegistry())
     engine = calls.engine

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pytest
 
+from state import item_index
 from state.catalog import Catalog
 from state.item_index import Codes, ItemIndex
 
@@ -155,21 +160,42 @@ def test_a_background_rebuild_serves_the_old_index_meanwhile_and_is_the_same_ind
     assert np.array_equal(scores, scores_b)
 
 
-def test_rows_changed_during_a_background_rebuild_stay_fresh() -> None:
+def test_rows_changed_during_a_background_rebuild_stay_fresh(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The build reads the catalog while the engine changes it: rows moved or deleted,
+    and the catalog's arrays reallocated by growth, all while the build is held halfway.
+    The installed index must not answer with any of those rows' old vectors."""
     vecs = _clustered(2000, 10)
     cat = _catalog(vecs)
     index = ItemIndex(cat, min_rows=1000, background=True)
     index.search(vecs[:1], 5)
+    started, release = threading.Event(), threading.Event()
+    train = item_index._train
+
+    def held(*args: Any) -> Any:
+        started.set()
+        assert release.wait(60)
+        return train(*args)
+
+    monkeypatch.setattr(item_index, "_train", held)
     _grown(cat, 400, 11, "x")
     index.search(vecs[:1], 5)  # starts the rebuild over the catalog as it is now
+    assert started.wait(60)
+    capacity = len(cat.vectors)
+    _grown(cat, capacity, 17, "y")  # past the capacity: every array reallocated
+    assert len(cat.vectors) > capacity
     target = _clustered(1, 12)[0]
     cat.upsert(["i5"], ["c"], target[None], [99])  # moved after the snapshot
     cat.delete("i6")
+    release.set()
     assert index.wait(timeout=60)
-    rows, _ = index.search(np.stack([target, vecs[6]]), 3)
+    q = np.stack([target, vecs[6], vecs[7]])
+    rows, scores = index.search(q, 10)
     assert index.builds == 2
     assert rows[0, 0] == 5  # its stale entry ignored, its new vector scored exactly
     assert 6 not in rows[1].tolist()
+    assert np.allclose(scores, np.einsum("qd,qkd->qk", q, cat.matrix()[rows]), atol=1e-5)
 
 
 def test_prepare_waits_for_a_background_rebuild() -> None:
@@ -184,26 +210,50 @@ def test_prepare_waits_for_a_background_rebuild() -> None:
     assert (index.builds, index.building) == (2, False)
 
 
-def test_a_failed_background_rebuild_raises_in_the_search_that_installs_it(
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_failed_background_rebuild_is_logged_and_done_in_line(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     vecs = _clustered(2000, 15)
     cat = _catalog(vecs)
     index = ItemIndex(cat, min_rows=1000, background=True)
     index.search(vecs[:1], 5)
+    train = item_index._train
+    calls: list[int] = []
 
-    def broken(*args: object) -> None:
-        raise MemoryError("no room for the index")
+    def broken_once(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise MemoryError("no room for the index")
+        return train(*args)
 
-    monkeypatch.setattr("state.item_index._train", broken)
+    monkeypatch.setattr(item_index, "_train", broken_once)
     _grown(cat, 400, 16, "x")
     index.search(vecs[:1], 5)
     assert index.wait(timeout=60)
-    with pytest.raises(MemoryError, match="no room"):
-        index.search(vecs[:1], 5)
-    assert not index.building
-    monkeypatch.undo()
-    index.search(vecs[:1], 5)  # due again: a new build starts
-    assert index.wait(timeout=60)
+    with caplog.at_level(logging.ERROR, logger="state.item_index"):
+        rows, _ = index.search(vecs[:1], 5)  # takes the failure, rebuilds here
+    assert "build of the item index failed" in caplog.text
+    assert "no room" in caplog.text
+    assert (index.builds, index.building, len(calls)) == (2, False, 2)
+    assert index.last_build is not None
+    assert not index.last_build.background
+    assert rows[0, 0] == 0
+
+
+def test_a_catalog_that_shrinks_below_the_threshold_drops_a_running_build() -> None:
+    vecs = _clustered(2000, 18)
+    cat = _catalog(vecs)
+    index = ItemIndex(cat, min_rows=1500, background=True)
     index.search(vecs[:1], 5)
-    assert index.builds == 2
+    _grown(cat, 400, 19, "x")
+    index.search(vecs[:1], 5)
+    assert index.building
+    for i in range(1000):
+        cat.delete(f"i{i}")
+    rows, _ = index.search(vecs[1000:1001], 5)  # exact now
+    assert rows[0, 0] == 1000
+    assert not index.approximate
+    assert not index.building
+    _grown(cat, 600, 20, "z")
+    index.search(vecs[1000:1001], 5)  # above again: a first build, in line
+    assert (index.approximate, index.building, index.builds) == (True, False, 2)
