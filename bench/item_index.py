@@ -89,7 +89,7 @@ def _time(index: ItemIndex, q: np.ndarray, k: int, chunk: int) -> tuple[np.ndarr
 
 def _stalls(
     cat: Catalog, q: np.ndarray, args: argparse.Namespace, background: bool
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     """Search calls for ``args.rebuild_seconds`` right after a rebuild became due."""
     keep = int(len(cat) * (1 - args.rebuild_new))
     mat = cat.matrix()

@@ -348,9 +348,12 @@ class _Background:
 
     def _run(self) -> None:
         try:
+            assert self._build is not None
             self._result = self._build()
-        except BaseException as exc:
+        except BaseException as exc:  # handed to the engine's thread by take()
             self._error = exc
+        finally:
+            self._build = None  # the snapshot (and the catalog arrays it holds) goes now
 
     def done(self) -> bool:
         return not self._thread.is_alive()

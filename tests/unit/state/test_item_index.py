@@ -252,8 +252,7 @@ def test_a_catalog_that_shrinks_below_the_threshold_drops_a_running_build() -> N
         cat.delete(f"i{i}")
     rows, _ = index.search(vecs[1000:1001], 5)  # exact now
     assert rows[0, 0] == 1000
-    assert not index.approximate
-    assert not index.building
+    assert (index.approximate, index.building) == (False, False)
     _grown(cat, 600, 20, "z")
     index.search(vecs[1000:1001], 5)  # above again: a first build, in line
     assert (index.approximate, index.building, index.builds) == (True, False, 2)
