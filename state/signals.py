@@ -18,10 +18,11 @@ from state.catalog import Catalog
 from state.covisitation import CoVisitation
 from state.trending import Trending
 
-__all__ = ["SignalDeltas", "Signals"]
+__all__ = ["SignalDeltas", "SignalTotals", "Signals"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -80,6 +81,25 @@ class SignalDeltas:
         return d
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class SignalTotals:
+    """Everything :class:`Signals` holds, by item id (a checkpoint's content).
+
+    Row ``i`` is item ``items[i]``: its decayed popularity ``pop``, co-visitation degree
+    ``deg`` and ranked neighbours ``nbr`` (indices into ``items``, ``-1``: empty) with their
+    weights ``w``; the sums are stored at ``covis_t_ref`` / ``trending_t_ref`` (``None``:
+    nothing added yet). Items with nothing to hold are left out.
+    """
+
+    items: tuple[str, ...]
+    covis_t_ref: int | None
+    trending_t_ref: int | None
+    nbr: I32
+    w: F64
+    deg: F64
+    pop: F64
+
+
 class Signals:
     """Co-visitation and trending over the catalog's rows."""
 
@@ -111,6 +131,52 @@ class Signals:
             pair_b=rows[deltas.pair_b],
             pair_w=deltas.pair_w,
         )
+
+    def totals(self, catalog: Catalog) -> SignalTotals:
+        """A copy of everything held, by item id (:meth:`load` restores it)."""
+        n = len(catalog)
+        cv, tr = self.covis, self.trending
+        cv.grow(n)
+        tr.grow(n)
+        nbr, deg, pop = cv.nbr[:n], cv.deg[:n], tr.pop[:n]
+        used = (deg != 0.0) | (pop != 0.0) | (nbr >= 0).any(axis=1)
+        named = nbr[used]
+        used[named[named >= 0]] = True  # every neighbour is named too
+        rows = np.flatnonzero(used)
+        index = np.full(n + 1, -1, np.int32)  # index[-1]: an empty slot stays -1
+        index[rows] = np.arange(len(rows), dtype=np.int32)
+        ids = catalog.ids
+        return SignalTotals(
+            items=tuple(ids[r] for r in rows.tolist()),
+            covis_t_ref=cv.t_ref,
+            trending_t_ref=tr.t_ref,
+            nbr=index[nbr[rows]],
+            w=cv.w[rows].copy(),
+            deg=deg[rows].copy(),
+            pop=pop[rows].copy(),
+        )
+
+    def load(self, totals: SignalTotals, catalog: Catalog) -> None:
+        """Replace everything held with ``totals`` (items unknown to ``catalog`` get
+        placeholder rows). Neighbours beyond this instance's ``max_neighbors`` are cut
+        (they are ranked), missing ones stay empty."""
+        rows = catalog.ensure_rows(totals.items)
+        n = len(catalog)
+        cv, tr = self.covis, self.trending
+        cv.grow(n)
+        tr.grow(n)
+        cv.nbr[:] = -1
+        cv.w[:] = 0.0
+        cv.deg[:] = 0.0
+        tr.pop[:] = 0.0
+        m = min(cv.m, totals.nbr.shape[1]) if totals.nbr.ndim == 2 else 0
+        nbr = totals.nbr[:, :m]
+        has = nbr >= 0
+        cv.nbr[rows, :m] = np.where(has, rows[np.where(has, nbr, 0)] if len(rows) else -1, -1)
+        cv.w[rows, :m] = np.where(has, totals.w[:, :m], 0.0)
+        cv.deg[rows] = totals.deg
+        tr.pop[rows] = totals.pop
+        cv.t_ref, tr.t_ref = totals.covis_t_ref, totals.trending_t_ref
 
     def forget(self, row: int) -> None:
         """Drop a deleted item's row from both signals."""

@@ -19,6 +19,12 @@ from streams.core.messages import Message
 from streams.core.outputs import Recommendation, Rejection
 from streams.host.staging import BatchStage, StageProxy
 from streams.kafka.signal_ledger import SignalLedger
+from streams.kafka.signals_checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    decode_checkpoint,
+    encode_checkpoint,
+)
 from streams.kafka.signals_codec import SignalCodecError, Span, decode_record, encode_batch
 
 __all__ = [
@@ -212,6 +218,46 @@ class EngineCalls:
                 self.engine.apply_signal_deltas(d)
             applied += len(ready)
         return SignalsOut(applied, ledger.duplicates - repeated, ledger.abandoned - abandoned)
+
+    def checkpoint_signals(self, positions: dict[int, int]) -> bytes:
+        """The global signals and their ledger as a checkpoint blob, when what was read of
+        ``signals`` ends at ``positions`` (partition → next offset) and all of it was
+        applied (:mod:`streams.kafka.signals_checkpoint`)."""
+        engine = self.engine
+        p = engine.params
+        return encode_checkpoint(
+            Checkpoint(
+                dict(positions),
+                engine.signals.totals(engine.catalog),
+                self.ledger.state(),
+                (float(p.covis.half_life_ms), float(p.trending.half_life_ms)),
+            )
+        )
+
+    def restore_signals(self, blob: bytes) -> dict[int, int] | None:
+        """Load a checkpoint blob in place of the signals and ledger held (a start); the
+        positions of ``signals`` to read on from, or ``None`` when it cannot be used (it is
+        unreadable, or was kept with other half-lives): then nothing changed."""
+        engine = self.engine
+        try:
+            c = decode_checkpoint(blob)
+            ledger = SignalLedger.restored(c.ledger)
+        except (CheckpointError, SignalCodecError, ValueError):
+            log.exception("cannot read the signals checkpoint; reading signals from the start")
+            return None
+        p = engine.params
+        if c.half_lives != (float(p.covis.half_life_ms), float(p.trending.half_life_ms)):
+            log.warning(
+                "the signals checkpoint was kept with half-lives %s (now %s, %s); "
+                "reading signals from the start",
+                c.half_lives,
+                p.covis.half_life_ms,
+                p.trending.half_life_ms,
+            )
+            return None
+        engine.signals.load(c.totals, engine.catalog)
+        self.ledger = ledger
+        return c.positions
 
     def prepare(self) -> int:
         """Build what recommending needs now (the item index); returns the catalog size."""

@@ -42,6 +42,17 @@ class EngineClient(ABC):
         out: SignalsOut = await self._call("apply_signals", records)
         return out
 
+    async def checkpoint_signals(self, positions: dict[int, int]) -> bytes:
+        """The signals and their ledger as a checkpoint blob (at ``positions``)."""
+        blob: bytes = await self._call("checkpoint_signals", positions)
+        return blob
+
+    async def restore_signals(self, blob: bytes) -> dict[int, int] | None:
+        """Load a checkpoint blob; the ``signals`` positions to read on from (``None``:
+        unusable, nothing loaded)."""
+        positions: dict[int, int] | None = await self._call("restore_signals", blob)
+        return positions
+
     async def prepare(self) -> None:
         """Build the item index now (before the first batch needs it)."""
         self.catalog_items = await self._call("prepare")

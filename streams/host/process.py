@@ -47,7 +47,17 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 METRICS_EVERY_S = 1.0
-_CALLS = frozenset({"process", "apply_items", "apply_signals", "prepare", "recommend"})
+_CALLS = frozenset(
+    {
+        "process",
+        "apply_items",
+        "apply_signals",
+        "prepare",
+        "recommend",
+        "checkpoint_signals",
+        "restore_signals",
+    }
+)
 
 EngineFactory = Callable[[CollectorRegistry], EngineCalls]
 

@@ -39,9 +39,9 @@ import numpy.typing as npt
 
 from state.signals import SignalDeltas
 from streams.core.messages import Message
-from streams.kafka.signals_codec import BatchMark, Span
+from streams.kafka.signals_codec import BatchMark, Span, decode_record, encode_deltas
 
-__all__ = ["SignalLedger"]
+__all__ = ["LedgerState", "SignalLedger"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,19 @@ class _Batch:
     parts: int
     spans: tuple[Span, ...]
     got: dict[int, SignalDeltas] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerState:
+    """A ledger as plain data (a checkpoint's content): the batches applied per writer, the
+    published offset per input partition, and the parts read of incomplete batches as the
+    records they came in (oldest batch first)."""
+
+    done: dict[bytes, list[int]]
+    high: dict[tuple[str, int], int]
+    pending: list[bytes]
+    duplicates: int = 0
+    abandoned: int = 0
 
 
 class SignalLedger:
@@ -119,6 +132,34 @@ class SignalLedger:
     def pending(self) -> int:
         """Batches with some parts read and not complete yet."""
         return len(self._pending)
+
+    def state(self) -> LedgerState:
+        """A copy of what this ledger knows (:meth:`restored` gives it back)."""
+        pending = [
+            encode_deltas(deltas, BatchMark(writer, seq, part, batch.parts, batch.spans))
+            for (writer, seq), batch in self._pending.items()
+            for part, deltas in batch.got.items()
+        ]
+        return LedgerState(
+            done={w: sorted(seqs) for w, seqs in self._done.items()},
+            high=dict(self._high),
+            pending=pending,
+            duplicates=self.duplicates,
+            abandoned=self.abandoned,
+        )
+
+    @classmethod
+    def restored(cls, state: LedgerState) -> SignalLedger:
+        """A ledger that knows what ``state`` knew (a start from a checkpoint)."""
+        ledger = cls()
+        ledger._done = {w: set(seqs) for w, seqs in state.done.items()}
+        ledger._high = dict(state.high)
+        for record in state.pending:
+            deltas, mark = decode_record(record)
+            if mark is None or ledger.offer(deltas, mark):
+                raise ValueError("a pending part of a checkpoint completes nothing")
+        ledger.duplicates, ledger.abandoned = state.duplicates, state.abandoned
+        return ledger
 
     def counted(
         self, messages: Sequence[Message], spans: tuple[Span, ...]

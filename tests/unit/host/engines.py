@@ -19,7 +19,10 @@ ITEMS = ENGINE_TEST_ITEMS[:6]  # the engine tests' catalog, without the knife
 
 
 def small_calls(
-    registry: CollectorRegistry, cache_users: int = 100, writer: bytes = bytes(16)
+    registry: CollectorRegistry,
+    cache_users: int = 100,
+    writer: bytes = bytes(16),
+    params: EngineParams | None = None,
 ) -> EngineCalls:
     """A small engine over a staged codec store, with a hashing encoder behind a metered
     cache (so the encoder metrics move), the catalog loaded. Its signal records are marked
@@ -27,7 +30,9 @@ def small_calls(
     metrics = EncoderMetrics(registry)
     encoder = CachedEncoder(HashingEncoder(64), MemoryEmbeddingCache(10_000), metrics=metrics)
     proxy = StageProxy()
-    engine = Engine(EngineParams(), encoder, users=CodecUserStore(proxy, cache_size=cache_users))
+    engine = Engine(
+        params or EngineParams(), encoder, users=CodecUserStore(proxy, cache_size=cache_users)
+    )
     calls = EngineCalls(engine, proxy, writer)
     calls.apply_items([msg(i) for i in ITEMS])
     return calls

@@ -20,7 +20,13 @@ from streams.core.outputs import Recommendation
 from streams.core.params import EngineParams
 from streams.host.calls import EngineCalls, SignalsOut
 from streams.host.staging import StageProxy
-from streams.kafka.signals_codec import Span, decode_deltas, decode_record, encode_deltas
+from streams.kafka.signals_codec import (
+    Span,
+    decode_deltas,
+    decode_record,
+    encode_batch,
+    encode_deltas,
+)
 from tests.contract.encoder_doubles import HashingEncoder
 from tests.signal_totals import Totals, applied_once, assert_same_totals, signal_totals
 from tests.unit.core.helpers import event, item, msg
@@ -264,3 +270,78 @@ def test_each_item_index_build_is_logged_once(
     assert len(built) == 2, built
     assert re.fullmatch(r"item index built over 40 items in \d+\.\d s \(in line\)", built[0])
     assert re.fullmatch(rf"item index built over 60 items in \d+\.\d s \({second}\)", built[1])
+
+
+def _held(calls: EngineCalls) -> dict[str, tuple[float, float, dict[str, float]]]:
+    """The engine's signals by item id: popularity, degree and neighbour weights."""
+    t = calls.engine.signals.totals(calls.engine.catalog)
+    return {
+        item: (
+            float(t.pop[i]),
+            float(t.deg[i]),
+            {t.items[b]: float(w) for b, w in zip(t.nbr[i], t.w[i], strict=True) if b >= 0},
+        )
+        for i, item in enumerate(t.items)
+    }
+
+
+def test_a_signals_checkpoint_restores_what_reading_the_topic_gave() -> None:
+    """Checkpoint in the middle of a stream of signal records (one batch's records cut in
+    two parts, only the first read yet): an engine that restores it and reads the rest
+    holds the signals and the ledger of one that read everything."""
+    as_worker = dataclasses.replace(EngineParams(), apply_signals_locally=False)
+    a = small_calls(CollectorRegistry(), params=as_worker)
+    stored: dict[str, bytes] = {}
+
+    def batch(msgs: list[Message]) -> list[bytes]:
+        out = a.process(msgs, stored, now_ms=T0)
+        stored.update({u: v for u, v in out.changes.items() if v is not None})
+        return out.signal_records
+
+    before = batch(clicks("u", ["run1", "sock", "run2"])) + batch(clicks("v", ["pan", "pot"]))
+    split = decode_record(batch(clicks("w", ["sock", "run1", "run3"]))[0])[0]
+    mark = decode_record(before[0])[1]
+    assert mark is not None
+    parts = encode_batch([split], b"\x07" * 16, 1, mark.spans, max_bytes=200)
+    assert len(parts) >= 2
+    a.apply_signals([*before, parts[0]])
+    blob = a.checkpoint_signals({0: 3, 1: 0})
+    b = small_calls(CollectorRegistry(), writer=b"\x01" * 16, params=as_worker)
+    assert b.restore_signals(blob) == {0: 3, 1: 0}
+    assert _held(b) == _held(a)
+    assert b.ledger.state() == a.ledger.state()
+    assert b.ledger.pending() == 1
+    last = batch(clicks("u", ["pot"], first_offset=3))
+    later = parts[1:] + last + parts[:1]  # parts[0] again: a repeat
+    for calls in (a, b):
+        out = calls.apply_signals(later)
+        assert (out.applied, out.repeated) == (len(parts) + len(last), 1)
+    held = _held(a)
+    assert _held(b).keys() == held.keys()
+    for item_id, (pop, deg, nbrs) in held.items():
+        got = _held(b)[item_id]
+        assert got[0] == pytest.approx(pop)
+        assert got[1] == pytest.approx(deg)
+        assert got[2] == pytest.approx(nbrs)
+    assert [r.body for r in b.recommend(stored, ["u", "v"])] == [
+        r.body for r in a.recommend(stored, ["u", "v"])
+    ]
+
+
+def test_an_unusable_signals_checkpoint_changes_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    a = small_calls(CollectorRegistry())
+    a.apply_signals(a.process(clicks("u", ["run1", "sock"]), {}, now_ms=T0).signal_records)
+    blob = a.checkpoint_signals({0: 1})
+    params = EngineParams()
+    slower = dataclasses.replace(
+        params, covis=dataclasses.replace(params.covis, half_life_ms=params.covis.half_life_ms * 2)
+    )
+    other = EngineCalls(Engine(slower, HashingEncoder(64)), StageProxy())
+    assert other.restore_signals(blob) is None
+    assert "was kept with half-lives" in caplog.text
+    fresh = small_calls(CollectorRegistry())
+    before = _held(fresh)
+    assert fresh.restore_signals(b"not a checkpoint") is None
+    assert fresh.restore_signals(blob[: len(blob) // 2]) is None
+    assert _held(fresh) == before
+    assert "cannot read the signals checkpoint" in caplog.text

@@ -87,3 +87,82 @@ def test_deltas_reject_bad_indices() -> None:
             b'{"t_ref":0,"items":["a"],"pop_item":[3],"pop_w":[1],'
             b'"pair_a":[],"pair_b":[],"pair_w":[]}'
         )
+
+
+def _random_deltas(rng: np.random.Generator, t_ref: int, n_items: int) -> SignalDeltas:
+    items = tuple(f"it{i}" for i in rng.permutation(n_items)[: rng.integers(2, n_items)])
+    k, p = int(rng.integers(1, 40)), int(rng.integers(1, 80))
+    a = rng.integers(len(items), size=p)
+    b = rng.integers(len(items), size=p)
+    return SignalDeltas(
+        t_ref=t_ref,
+        items=items,
+        pop_item=rng.integers(len(items), size=k).astype(np.int64),
+        pop_w=rng.random(k),
+        pair_a=np.concatenate([a, b]).astype(np.int64),
+        pair_b=np.concatenate([b, a]).astype(np.int64),
+        pair_w=np.concatenate([w := rng.random(p), w]),
+    )
+
+
+def _by_id(sig: Signals, cat: Catalog) -> dict[str, tuple[float, float, list[tuple[str, float]]]]:
+    """Every item's (popularity, degree, ranked neighbours) by id, at the stored scale."""
+    n = len(cat)
+    sig.covis.grow(n)
+    sig.trending.grow(n)
+    out = {}
+    for r, item in enumerate(cat.ids):
+        nbr = sig.covis.nbr[r]
+        out[item] = (
+            float(sig.trending.pop[r]),
+            float(sig.covis.deg[r]),
+            [(cat.ids[b], float(w)) for b, w in zip(nbr, sig.covis.w[r], strict=True) if b >= 0],
+        )
+    return {k: v for k, v in out.items() if v[0] or v[1] or v[2]}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_totals_restore_what_was_held_and_later_deltas_apply_alike(seed: int) -> None:
+    """A start from a checkpoint: the totals loaded into fresh signals (whose catalog
+    numbers the items differently) hold the same by id, and go on to the same state."""
+    rng = np.random.default_rng(seed)
+    half_life = 3 * 86_400_000.0
+    first = [_random_deltas(rng, i * 3_600_000, 30) for i in range(8)]
+    later = [_random_deltas(rng, (8 + i) * 3_600_000, 40) for i in range(8)]
+    cat, sig = Catalog(2), Signals(half_life, 5, half_life / 10, rebase_exponent=2.0)
+    for d in first:
+        sig.apply(d, cat)
+    totals = sig.totals(cat)
+    other = Catalog(2)
+    other.ensure_rows([f"it{i}" for i in range(39, -1, -1)])  # other rows, reversed
+    back = Signals(half_life, 5, half_life / 10, rebase_exponent=2.0)
+    back.load(totals, other)
+    assert _by_id(back, other) == _by_id(sig, cat)
+    assert (back.covis.t_ref, back.trending.t_ref) == (sig.covis.t_ref, sig.trending.t_ref)
+    for d in later:
+        sig.apply(d, cat)
+        back.apply(d, other)
+    want, got = _by_id(sig, cat), _by_id(back, other)
+    assert got.keys() == want.keys()
+    for item, (pop, deg, nbrs) in want.items():
+        g = got[item]
+        assert g[0] == pytest.approx(pop)
+        assert g[1] == pytest.approx(deg)
+        assert dict(g[2]) == pytest.approx(dict(nbrs))  # ties may rank by other rows
+
+
+def test_totals_of_nothing_and_fewer_neighbours() -> None:
+    cat = Catalog(2)
+    empty = Signals(1e9, 4, 1e9).totals(cat)
+    assert (empty.items, empty.covis_t_ref) == ((), None)
+    back = Signals(1e9, 4, 1e9)
+    back.load(empty, cat)
+    assert back.covis.t_ref is None
+    rng = np.random.default_rng(9)
+    sig = Signals(1e9, 6, 1e9)
+    for i in range(5):
+        sig.apply(_random_deltas(rng, i, 20), cat)
+    narrow = Signals(1e9, 2, 1e9)  # max_neighbors lowered: the best two are kept
+    narrow.load(sig.totals(cat), cat)
+    for item, (_, _, nbrs) in _by_id(narrow, cat).items():
+        assert nbrs == _by_id(sig, cat)[item][2][:2]
