@@ -99,6 +99,17 @@ class WorkerMetrics:
             "Global-signal delta messages applied (co-visitation, trending).",
             registry=registry,
         )
+        self.signal_checkpoints = Counter(
+            p + "signal_checkpoints",
+            "Checkpoints of the global signals this worker wrote (written) or failed to write.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.signal_checkpoint_bytes = Gauge(
+            p + "signal_checkpoint_bytes",
+            "Size of the last signals checkpoint this worker wrote.",
+            registry=registry,
+        )
         self.signal_dropped = Counter(
             p + "signal_records_dropped",
             "Signal records not applied: a retried publication's repeats (repeated, per "

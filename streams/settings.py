@@ -81,6 +81,11 @@ class Settings(KafkaSettings):
     engine_start_timeout_s: float = Field(
         600.0, gt=0, description="how long the engine (model, caches) may take to load"
     )
+    signals_checkpoint_s: float = Field(
+        600.0,
+        ge=0,
+        description="how often a checkpoint of the global signals is written (0: never)",
+    )
     index_background_build: bool = Field(
         True, description="rebuild the item index in a thread while the old one serves"
     )

@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 from streams.clock import SystemClock
 from streams.core.messages import Message
 from streams.faust_app.app import EVENT_TOPICS, build_faust
+from streams.faust_app.checkpoints import CHECKPOINT_TOPIC, SignalCheckpoints
 from streams.faust_app.http import start_http
 from streams.faust_app.runtime import WorkerRuntime, die
 from streams.host.build import build_calls
@@ -43,7 +44,7 @@ def event_partitions(settings: Settings) -> int:
     admin = AdminClient(settings.client_config())
     topics = admin.list_topics(timeout=30).topics
     counts = {}
-    for name in (*EVENT_TOPICS, "items", "signals", "recommendations"):
+    for name in (*EVENT_TOPICS, "items", "signals", CHECKPOINT_TOPIC, "recommendations"):
         full = settings.topic(name)
         if full not in topics:
             raise WorkerSetupError(f"topic {full} is missing: run `topics create` first")
@@ -135,6 +136,15 @@ def build_worker(
     readers = _Readers(settings, rt)
     app = parts.app
     event_topics = {settings.topic(t) for t in EVENT_TOPICS}
+    checkpoints = SignalCheckpoints(settings, engine, rt.metrics, writes=lambda: 0 in owned())
+    readers.signals.after_fetch = checkpoints.after_fetch
+
+    async def signals() -> None:
+        readers.signals.start = await checkpoints.restore()
+        try:
+            await readers.signals.run()
+        finally:
+            checkpoints.close()
 
     async def process(stream: Any) -> None:
         await rt.ready.wait()
@@ -170,6 +180,7 @@ def build_worker(
             "items_caught_up": readers.items.caught_up.is_set(),
             "signals_caught_up": readers.signals.caught_up.is_set(),
             "signals_lag": readers.signals.live_lag(),
+            "signals_checkpoint_covered": checkpoints.restored_covered,
             "recovering": recovering,
             "batches": rt.batches,
             "processed": rt.processed,
@@ -199,7 +210,7 @@ def build_worker(
     app.agent(parts.events, name=f"{settings.app_id}.events", concurrency=1)(process)
     tasks: list[Callable[[], Awaitable[None]]] = [
         readers.items.run,
-        readers.signals.run,
+        signals,
         readers.until_loaded,
         serve_http,
     ]

@@ -2,9 +2,11 @@
 
 Used for the item catalog and the global collaborative signals, which each worker must see
 whole even when users are spread over several workers. Reading starts at the beginning of
-the topic; :attr:`BroadcastReader.caught_up` is set once every partition has been read up to
-the end offsets seen at start, so the worker can wait for a complete catalog before it
-processes events.
+the topic, or at the positions :attr:`BroadcastReader.start` names (a checkpoint's);
+:attr:`BroadcastReader.caught_up` is set once every partition has been read up to the end
+offsets seen at start, so the worker can wait for a complete catalog before it processes
+events. :attr:`BroadcastReader.after_fetch`, when set, is awaited after each fetch has been
+handled, with the positions reached (what a checkpoint of the handled records covers).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ __all__ = ["BroadcastReader", "RecordHandler"]
 log = logging.getLogger(__name__)
 
 RecordHandler = Callable[[Sequence[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
+PositionsHandler = Callable[[dict[int, int]], Awaitable[None]]
 
 
 class BroadcastReader:
@@ -46,6 +49,9 @@ class BroadcastReader:
         self.client_id = client_id
         self.caught_up = asyncio.Event()
         self.records = 0
+        self.start: dict[int, int] = {}
+        """partition → the offset to start at (others: the beginning); set before :meth:`run`."""
+        self.after_fetch: PositionsHandler | None = None
         self._positions: dict[int, int] = {}
         self._ends: dict[int, int] = {}
         self._highwaters: dict[int, int] = {}
@@ -93,6 +99,7 @@ class BroadcastReader:
             tps = await self._assignment(consumer)
             self._consumer, self._tps = consumer, tps
             await consumer.seek_to_beginning(*tps)
+            await self._seek_to_start(consumer, tps)
             ends = await consumer.end_offsets(tps)
             self._ends = {tp.partition: off for tp, off in ends.items()}
             self._check_caught_up()
@@ -110,9 +117,36 @@ class BroadcastReader:
                     )
                 self._check_caught_up()
                 self._advanced.set()
+                if self.after_fetch is not None:
+                    await self.after_fetch(dict(self._positions))
         finally:
             self._consumer = None
             await consumer.stop()
+
+    async def _seek_to_start(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
+        """Seek to :attr:`start`; a start before what the topic still holds reads from its
+        beginning, and the records in between are lost (logged)."""
+        if not self.start:
+            return
+        firsts = await consumer.beginning_offsets(tps)
+        for tp in tps:
+            at = self.start.get(tp.partition)
+            if at is None:
+                continue
+            first = firsts[tp]
+            if at < first:
+                log.warning(
+                    "%s partition %d: starting at %d, but the topic begins at %d now "
+                    "(deleted by retention): %d records are lost",
+                    self.topic,
+                    tp.partition,
+                    at,
+                    first,
+                    first - at,
+                )
+                at = first
+            consumer.seek(tp, at)
+            self._positions[tp.partition] = at
 
     async def _assignment(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         for _ in range(300):

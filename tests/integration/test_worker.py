@@ -487,3 +487,67 @@ def test_a_worker_joining_mid_stream_takes_partitions_with_their_state(
     want = _replay(dataset, events, tmp_path)
     _assert_same_recommendations(got, want["recs"])
     assert set(_alert_keys(got_alerts)) == set(_alert_keys(want["alerts"]))  # at-least-once
+
+
+def _signal_ends(settings: KafkaSettings) -> dict[int, int]:
+    """The end offset of each ``signals`` partition."""
+    consumer = Consumer({**settings.client_config(), "group.id": f"t-{uuid.uuid4().hex[:8]}"})
+    try:
+        full = settings.topic("signals")
+        meta = consumer.list_topics(full, timeout=10).topics[full]
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(full, p), timeout=10)[1]
+            for p in meta.partitions
+        }
+    finally:
+        consumer.close()
+
+
+def _checkpoints_written(w: WorkerProcess) -> float:
+    return w.metrics().get('interest_tracker_signal_checkpoints_total{outcome="written"}', 0.0)
+
+
+def test_a_restart_reads_the_signals_on_from_a_checkpoint(
+    kafka_topics: KafkaSettings, dataset: Path, tmp_path: Path
+) -> None:
+    """The worker writes signals checkpoints; the ``signals`` records the last one covers
+    are then deleted, and the worker restarted: the recommendations of the users of the
+    later events still agree with replay of every event, so the earlier increments came
+    back from the checkpoint (reading ``signals`` from its start would miss them)."""
+    produce_files(kafka_topics, dataset / "items.jsonl", None, progress=False)
+    app_id = f"it-{uuid.uuid4().hex[:6]}"
+    lines = [x for x in (dataset / "events.jsonl").read_bytes().splitlines() if x.strip()]
+    half = len(lines) // 2
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_bytes(b"\n".join(lines[:half]) + b"\n")
+    second.write_bytes(b"\n".join(lines[half:]) + b"\n")
+    w = WorkerProcess(kafka_topics, tmp_path / "w", app_id, IT_SIGNALS_CHECKPOINT_S="1")
+    w.start()
+    try:
+        w.wait_ready()
+        assert w.health()["signals_checkpoint_covered"] is None  # type: ignore[index]
+        produce_files(kafka_topics, None, first, progress=False, single_topic=True)
+        wait_until(lambda: _settled([w], kafka_topics, app_id), 240, "first half settled")
+        ends = _signal_ends(kafka_topics)
+        assert sum(ends.values()) > 0
+        written = _checkpoints_written(w)
+        # one checkpoint started after the signals ended, so it covers all of them
+        wait_until(lambda: _checkpoints_written(w) >= written + 2, 60, "a checkpoint")
+        assert w.stop() == 0, w.log_tail()
+        admin = AdminClient(kafka_topics.client_config())
+        full = kafka_topics.topic("signals")
+        gone = [TopicPartition(full, p, end) for p, end in ends.items() if end > 0]
+        for f in admin.delete_records(gone).values():
+            f.result(timeout=30)
+        w.start().wait_ready()
+        assert w.health()["signals_checkpoint_covered"] == sum(ends.values())  # type: ignore[index]
+        produce_files(kafka_topics, None, second, progress=False, single_topic=True)
+        wait_until(lambda: _settled([w], kafka_topics, app_id), 240, "second half settled")
+        got = last_by_key(read_topic(kafka_topics, "recommendations"))
+    finally:
+        w.stop()
+    want = _replay(dataset, dataset / "events.jsonl", tmp_path)["recs"]
+    later = {json.loads(x)["user_id"] for x in lines[half:]} & want.keys()
+    assert len(later) > 20
+    _assert_same_recommendations({u: got[u] for u in later}, {u: want[u] for u in later})
+    assert "signals restored from a checkpoint" in w.log_path.read_text(errors="replace")
