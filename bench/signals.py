@@ -10,9 +10,15 @@ worker would publish, then applies all of them to a fresh engine with the same c
 restarted worker does. Both are timed in one run, on warm item vectors (the embedding cache
 of ``bench/replay.py``); Kafka's own reading is not included.
 
+Then what a start from a checkpoint costs instead: the writer's signals and ledger as a
+checkpoint blob (:meth:`~streams.host.calls.EngineCalls.checkpoint_signals`), its size, the
+time to make it and to load it into a third engine (which must then hold what the re-reading
+engine holds: checked).
+
 Ends by printing one JSON line: ``{"process_events_per_s": …, "reread_events_per_s": …,
-"ratio": …, "signal_bytes_per_event": …, ...}``; ``ratio`` = re-read rate / processing rate:
-a restart after a day of full-speed traffic re-reads that day in about ``1/ratio`` of it.
+"ratio": …, "signal_bytes_per_event": …, "checkpoint_bytes": …, ...}``; ``ratio`` = re-read
+rate / processing rate: a restart after a day of full-speed traffic re-reads that day in
+about ``1/ratio`` of it, while a checkpoint's size is bounded by the catalog.
 """
 
 from __future__ import annotations
@@ -106,6 +112,15 @@ def main() -> None:
     reread = reader.apply_signals(records)
     reread_s = time.perf_counter() - start
     assert reread.applied == len(records)
+    start = time.perf_counter()
+    blob = writer.checkpoint_signals({0: len(records)})
+    checkpoint_s = time.perf_counter() - start
+    restored = _calls(data / "items.jsonl", encoder)
+    start = time.perf_counter()
+    assert restored.restore_signals(blob) == {0: len(records)}
+    restore_s = time.perf_counter() - start
+    held, want = restored.checkpoint_signals({}), reader.checkpoint_signals({})
+    assert held == want, "the restored engine holds what the re-reading one does"
     size = sum(map(len, records))
     process_eps, reread_eps = len(events) / process_s, len(events) / reread_s
     print(
@@ -116,6 +131,10 @@ def main() -> None:
                 "ratio": round(reread_eps / process_eps, 1),
                 "signal_bytes_per_event": round(size / len(events), 1),
                 "reread_mb_per_s": round(size / reread_s / 1e6, 1),
+                "checkpoint_bytes": len(blob),
+                "checkpoint_s": round(checkpoint_s, 3),
+                "restore_s": round(restore_s, 3),
+                "reread_s": round(reread_s, 3),
                 "records": len(records),
                 "events": len(events),
                 "batch_size": args.batch_size,
