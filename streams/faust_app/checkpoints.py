@@ -38,11 +38,15 @@ CHECKPOINT_TOPIC = "signals.checkpoints"
 
 
 async def read_latest_checkpoint(bootstrap: str, topic: str, client_id: str) -> Found | None:
-    """The newest complete checkpoint in ``topic`` (read to its end now), if any."""
-    records: list[tuple[bytes | None, bytes | None]] = []
+    """The newest complete checkpoint in ``topic`` (read to its end now), if any. Only the
+    latest value of each key is kept while reading (records compaction has not removed yet
+    are not held)."""
+    latest: dict[bytes, bytes | None] = {}
 
     async def collect(batch: list[ConsumerRecord[bytes, bytes]]) -> None:
-        records.extend((r.key, r.value) for r in batch)
+        for r in batch:
+            if r.key is not None:
+                latest[r.key] = r.value
 
     reader = BroadcastReader(bootstrap, topic, collect, client_id=client_id)  # type: ignore[arg-type]
     running = asyncio.create_task(reader.run())
@@ -56,7 +60,7 @@ async def read_latest_checkpoint(bootstrap: str, topic: str, client_id: str) -> 
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-    return latest_checkpoint(records)
+    return latest_checkpoint(latest.items())
 
 
 class SignalCheckpoints:
