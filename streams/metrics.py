@@ -110,6 +110,11 @@ class WorkerMetrics:
             "Size of the last signals checkpoint this worker wrote.",
             registry=registry,
         )
+        self.signal_checkpoint_covered = Gauge(
+            p + "signal_checkpoint_covered_records",
+            "signals records the last checkpoint this worker wrote covers (their positions' sum).",
+            registry=registry,
+        )
         self.signal_dropped = Counter(
             p + "signal_records_dropped",
             "Signal records not applied: a retried publication's repeats (repeated, per "

@@ -88,6 +88,22 @@ class _Readers:
             self.on_signals,
             client_id=f"{settings.app_id}-signals",
         )
+        self.checkpoints = SignalCheckpoints(settings, rt.engine, rt.metrics, writes=lambda: False)
+        self.signals.after_fetch = self.checkpoints.after_fetch
+
+    async def run_signals(self) -> None:
+        """Load the signals checkpoint, then read ``signals`` on from it."""
+        self.signals.start = await self.checkpoints.restore()
+        try:
+            await self.signals.run()
+        finally:
+            await self.checkpoints.close()
+
+    async def run_items(self) -> None:
+        """Read the catalog once the checkpoint is loaded (a delete read after it prunes the
+        restored signals)."""
+        await self.checkpoints.restored.wait()
+        await self.items.run()
 
     async def on_items(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         rt = self.rt
@@ -136,15 +152,7 @@ def build_worker(
     readers = _Readers(settings, rt)
     app = parts.app
     event_topics = {settings.topic(t) for t in EVENT_TOPICS}
-    checkpoints = SignalCheckpoints(settings, engine, rt.metrics, writes=lambda: 0 in owned())
-    readers.signals.after_fetch = checkpoints.after_fetch
-
-    async def signals() -> None:
-        readers.signals.start = await checkpoints.restore()
-        try:
-            await readers.signals.run()
-        finally:
-            checkpoints.close()
+    checkpoints = readers.checkpoints
 
     async def process(stream: Any) -> None:
         await rt.ready.wait()
@@ -205,12 +213,13 @@ def build_worker(
             return set()
 
     rt.owned = owned
+    checkpoints.writes = lambda: 0 in owned()
     rt.generation = lambda: app.consumer_generation_id
     rt.sync_signals = readers.signals.sync
     app.agent(parts.events, name=f"{settings.app_id}.events", concurrency=1)(process)
     tasks: list[Callable[[], Awaitable[None]]] = [
-        readers.items.run,
-        signals,
+        readers.run_items,
+        readers.run_signals,
         readers.until_loaded,
         serve_http,
     ]

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-__all__ = ["BroadcastReader", "RecordHandler"]
+__all__ = ["BroadcastReader", "PositionsHandler", "RecordHandler"]
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,8 @@ PositionsHandler = Callable[[dict[int, int]], Awaitable[None]]
 
 
 class BroadcastReader:
-    """Feeds batches of records of ``topic`` (all partitions, from the start) to ``handler``.
+    """Feeds batches of records of ``topic`` (all partitions, from the beginning or from
+    :attr:`start`) to ``handler``.
 
     ``handler`` is awaited with each fetched batch, in offset order per partition; an exception
     in it stops the reader and is re-raised by :meth:`run` (the worker then stops: a global
@@ -49,8 +50,11 @@ class BroadcastReader:
         self.client_id = client_id
         self.caught_up = asyncio.Event()
         self.records = 0
-        self.start: dict[int, int] = {}
-        """partition → the offset to start at (others: the beginning); set before :meth:`run`."""
+        self.start: dict[int, int] | None = None
+        """partition → the offset to start at (others: the beginning), set before
+        :meth:`run`. Set (even empty), records the topic no longer holds were expected to be
+        covered by what gave the positions: a start before the topic's beginning is logged
+        as a loss; a start beyond its end stops the reader (the topic was re-created)."""
         self.after_fetch: PositionsHandler | None = None
         self._positions: dict[int, int] = {}
         self._ends: dict[int, int] = {}
@@ -126,14 +130,18 @@ class BroadcastReader:
     async def _seek_to_start(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
         """Seek to :attr:`start`; a start before what the topic still holds reads from its
         beginning, and the records in between are lost (logged)."""
-        if not self.start:
+        if self.start is None:
             return
         firsts = await consumer.beginning_offsets(tps)
+        ends = await consumer.end_offsets(tps)
         for tp in tps:
-            at = self.start.get(tp.partition)
-            if at is None:
-                continue
             first = firsts[tp]
+            at = self.start.get(tp.partition, 0)
+            if at > ends[tp]:
+                raise RuntimeError(
+                    f"{self.topic} partition {tp.partition} ends at {ends[tp]}, before the "
+                    f"start {at}: the topic was re-created; delete the checkpoints too"
+                )
             if at < first:
                 log.warning(
                     "%s partition %d: starting at %d, but the topic begins at %d now "

@@ -52,6 +52,10 @@ a retried publication repeats its records within seconds, a few batches later at
 MAX_PENDING = 256
 """Incomplete batches kept (a batch's parts are published together: a batch stays
 incomplete for long only when its writer died halfway)."""
+MAX_WRITERS = 1024
+"""Writers remembered, the most recently read ones (each worker process start is a new
+writer, and checkpoints carry the ledger on: without a bound it would only grow). A writer
+not read for that many others' arrivals is long dead; its repeats cannot come any more."""
 
 
 @dataclass(slots=True)
@@ -88,7 +92,8 @@ class SignalLedger:
         """Take one record; returns the deltas to apply now: the whole batch when this part
         completes it, else nothing."""
         key = (mark.writer, mark.seq)
-        if mark.seq in self._done.get(mark.writer, ()):
+        self._touch(mark.writer)
+        if mark.seq in self._done[mark.writer]:
             self.duplicates += 1
             return []
         batch = self._pending.get(key)
@@ -109,6 +114,18 @@ class SignalLedger:
             tp = (s.topic, s.partition)
             high[tp] = max(high.get(tp, -1), s.last)
         return [batch.got[i] for i in range(batch.parts)]
+
+    def _touch(self, writer: bytes) -> None:
+        """Make ``writer`` the most recently read; forget the least recent beyond the bound
+        (its incomplete batches are given up)."""
+        done = self._done.pop(writer, None)
+        self._done[writer] = set() if done is None else done
+        while len(self._done) > MAX_WRITERS:
+            old = next(iter(self._done))
+            del self._done[old]
+            for key in [k for k in self._pending if k[0] == old]:
+                del self._pending[key]
+                self.abandoned += 1
 
     def _drop(self, key: tuple[bytes, int]) -> None:
         batch = self._pending.pop(key)
@@ -158,6 +175,7 @@ class SignalLedger:
             deltas, mark = decode_record(record)
             if mark is None or ledger.offer(deltas, mark):
                 raise ValueError("a pending part of a checkpoint completes nothing")
+        ledger._done = {w: set(seqs) for w, seqs in state.done.items()}  # its order, too
         ledger.duplicates, ledger.abandoned = state.duplicates, state.abandoned
         return ledger
 

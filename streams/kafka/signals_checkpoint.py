@@ -9,14 +9,14 @@ checkpoint are no longer needed (and may be deleted by the topic's retention).
 
 The blob is a NumPy ``.npz`` archive (no pickles: ``allow_pickle=False`` on reading) of the
 arrays plus a JSON ``meta`` entry. It goes to the compacted topic ``signals.checkpoints`` in
-chunks of at most :data:`CHUNK_BYTES`, keyed ``<slot>/<index>``: a writer alternates
-between two slots, so while it writes one (and maybe dies halfway) the other still holds a
-complete checkpoint, and compaction replaces a slot's chunks by the next checkpoint's.
-:func:`latest_checkpoint` picks, from a read of the whole topic, the complete checkpoint
-covering the most ``signals`` records. Each chunk starts with::
+chunks of at most :data:`CHUNK_BYTES`, under keys of its own (``<writer>/<seq>/<index>``), so
+a writer that dies halfway, or two writing at once, never spoil a complete checkpoint; once
+one is written its writer deletes (tombstones) the older ones it knows of but the best other
+complete one. :func:`read_checkpoints` lists, from a read of the whole topic, the complete
+checkpoints covering the most ``signals`` records first. Each chunk starts with::
 
     magic b"ITCK" | version u8 | covered i64 (sum of the positions) | writer 16 bytes
-    | index u32 | count u32 | blob crc32 u32
+    | seq u64 | index u32 | count u32 | blob crc32 u32
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import logging
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +43,7 @@ __all__ = [
     "checkpoint_records",
     "decode_checkpoint",
     "encode_checkpoint",
-    "latest_checkpoint",
+    "read_checkpoints",
 ]
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 CHUNK_BYTES = 900_000
 """Under the broker's default record size limit (1 MB), like the signal records."""
 _VERSION = 1
-_CHUNK = struct.Struct("<4sBq16sIII")
+_CHUNK = struct.Struct("<4sBq16sQIII")
 _MAGIC = b"ITCK"
 
 
@@ -74,10 +74,13 @@ class Checkpoint:
 
 
 def encode_checkpoint(c: Checkpoint) -> bytes:
-    """The ``.npz`` blob of ``c``."""
+    """The ``.npz`` blob of ``c`` (item ids are ``\\n``-joined, as on the signals topic)."""
     t, led = c.totals, c.ledger
+    if any("\n" in item for item in t.items):
+        raise CheckpointError("an item id with a newline cannot be checkpointed")
     meta = {
         "version": _VERSION,
+        "n_items": len(t.items),
         "positions": {str(p): o for p, o in c.positions.items()},
         "half_lives": list(c.half_lives),
         "covis_t_ref": t.covis_t_ref,
@@ -105,31 +108,43 @@ def encode_checkpoint(c: Checkpoint) -> bytes:
 def decode_checkpoint(blob: bytes) -> Checkpoint:
     """Read what :func:`encode_checkpoint` wrote; :class:`CheckpointError` otherwise."""
     try:
-        loaded = np.load(io.BytesIO(blob), allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise CheckpointError("a checkpoint is an .npz archive")
-        with loaded as z:
-            meta = json.loads(z["meta"].tobytes())
-            if meta["version"] != _VERSION:
-                raise CheckpointError(f"unknown checkpoint version {meta['version']}")
-            names = z["items"].tobytes().decode()
-            items = tuple(names.split("\n")) if names else ()
-            nbr, w, deg, pop = z["nbr"], z["w"], z["deg"], z["pop"]
-            pending_raw, cuts = z["pending"].tobytes(), np.cumsum(z["pending_len"]).tolist()
+        return _decode(blob)
     except CheckpointError:
         raise
-    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"unreadable checkpoint: {exc}") from exc
-    n = len(items)
-    if not (len(deg) == len(pop) == len(nbr) == len(w) == n) or nbr.shape != w.shape:
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        IndexError,
+        OSError,
+        EOFError,
+        zipfile.BadZipFile,
+        UnicodeDecodeError,
+    ) as exc:
+        raise CheckpointError(f"unreadable checkpoint: {exc!r}") from exc
+
+
+def _decode(blob: bytes) -> Checkpoint:
+    loaded = np.load(io.BytesIO(blob), allow_pickle=False)
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise CheckpointError("a checkpoint is an .npz archive")
+    with loaded as z:
+        meta = json.loads(z["meta"].tobytes())
+        if meta["version"] != _VERSION:
+            raise CheckpointError(f"unknown checkpoint version {meta['version']}")
+        n = int(meta["n_items"])
+        items = tuple(z["items"].tobytes().decode().split("\n")) if n else ()
+        nbr, w, deg, pop = z["nbr"], z["w"], z["deg"], z["pop"]
+        pending_raw, cuts = z["pending"].tobytes(), np.cumsum(z["pending_len"]).tolist()
+    if not (len(items) == len(deg) == len(pop) == len(nbr) == len(w) == n) or nbr.shape != w.shape:
         raise CheckpointError("checkpoint arrays differ in length")
-    if nbr.size and (nbr.min() < -1 or nbr.max() >= n):
-        raise CheckpointError("checkpoint neighbour out of range")
+    if nbr.size and (nbr.ndim != 2 or nbr.min() < -1 or nbr.max() >= n):
+        raise CheckpointError("checkpoint neighbours out of range")
     starts = [0, *cuts[:-1]] if cuts else []
     pending = [pending_raw[a:b] for a, b in zip(starts, cuts, strict=True)]
     totals = SignalTotals(items, meta["covis_t_ref"], meta["trending_t_ref"], nbr, w, deg, pop)
     ledger = LedgerState(
-        done={bytes.fromhex(k): list(v) for k, v in meta["done"].items()},
+        done={bytes.fromhex(k): [int(x) for x in v] for k, v in meta["done"].items()},
         high={(str(t), int(p)): int(o) for t, p, o in meta["high"]},
         pending=pending,
         duplicates=int(meta["duplicates"]),
@@ -141,18 +156,21 @@ def decode_checkpoint(blob: bytes) -> Checkpoint:
 
 
 def checkpoint_records(
-    blob: bytes, *, covered: int, writer: bytes, slot: int, chunk_bytes: int = CHUNK_BYTES
+    blob: bytes, *, covered: int, writer: bytes, seq: int, chunk_bytes: int = CHUNK_BYTES
 ) -> list[tuple[bytes, bytes]]:
-    """``(key, value)`` records of ``blob`` in ``slot`` (``covered``: the sum of its
-    positions, which orders checkpoints; ``writer``: 16 bytes naming the writer)."""
+    """``(key, value)`` records of ``blob``, keyed ``<writer hex>/<seq>/<index>`` (keys of
+    their own: writing one never touches another checkpoint). ``covered``: the sum of its
+    positions, which orders checkpoints; ``writer``: 16 bytes naming the writer; ``seq``:
+    the writer's count of checkpoints."""
     if len(writer) != 16:
         raise ValueError("a writer id is 16 bytes")
     pieces = [blob[i : i + chunk_bytes] for i in range(0, len(blob), chunk_bytes)] or [b""]
     crc = zlib.crc32(blob)
+    head = f"{writer.hex()}/{seq}/"
     return [
         (
-            f"{slot}/{i}".encode(),
-            _CHUNK.pack(_MAGIC, _VERSION, covered, writer, i, len(pieces), crc) + piece,
+            f"{head}{i}".encode(),
+            _CHUNK.pack(_MAGIC, _VERSION, covered, writer, seq, i, len(pieces), crc) + piece,
         )
         for i, piece in enumerate(pieces)
     ]
@@ -160,41 +178,41 @@ def checkpoint_records(
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    """The newest complete checkpoint read: its blob, slot and how much it covers."""
+    """One checkpoint in the topic: how many ``signals`` records it covers, its writer and
+    number, the keys of its chunks, and its blob (``None``: incomplete or corrupt)."""
 
-    blob: bytes
-    slot: int
     covered: int
+    writer: bytes
+    seq: int
+    keys: tuple[bytes, ...]
+    blob: bytes | None
 
 
-def latest_checkpoint(records: Iterable[tuple[bytes | None, bytes | None]]) -> Found | None:
-    """The complete checkpoint covering the most, from ``records`` of the checkpoint topic
-    in offset order (a later value of a key replaces an earlier one; ``None``: deleted)."""
-    latest: dict[bytes, bytes] = {}
-    for key, value in records:
-        if key is None:
-            continue
-        if value is None:
-            latest.pop(key, None)
-        else:
-            latest[key] = value
-    groups: dict[tuple[int, int, bytes, int, int], dict[int, bytes]] = {}
+def read_checkpoints(latest: Mapping[bytes, bytes]) -> list[Found]:
+    """The checkpoints in ``latest`` (each key's latest value in the checkpoint topic),
+    complete ones first, covering the most first."""
+    groups: dict[tuple[int, bytes, int, int, int], dict[int, tuple[bytes, bytes]]] = {}
     for key, value in latest.items():
         try:
-            slot = int(key.split(b"/", 1)[0])
-            magic, version, covered, writer, index, count, crc = _CHUNK.unpack_from(value)
-        except (ValueError, struct.error):
+            magic, version, covered, writer, seq, index, count, crc = _CHUNK.unpack_from(value)
+        except struct.error:
             log.warning("skipping a malformed checkpoint record %r", key[:40])
             continue
         if magic != _MAGIC or version != _VERSION or index >= count:
             log.warning("skipping a checkpoint record of another format %r", key[:40])
             continue
-        groups.setdefault((covered, slot, writer, count, crc), {})[index] = value[_CHUNK.size :]
-    for (covered, slot, _, count, crc), parts in sorted(groups.items(), reverse=True):
-        if len(parts) != count:
-            continue  # its writer is still at it, or died halfway
-        blob = b"".join(parts[i] for i in range(count))
-        if zlib.crc32(blob) == crc:
-            return Found(blob, slot, covered)
-        log.warning("skipping a corrupt checkpoint in slot %d", slot)
-    return None
+        group = groups.setdefault((covered, writer, seq, count, crc), {})
+        group[index] = (key, value[_CHUNK.size :])
+    found: list[Found] = []
+    for (covered, writer, seq, count, crc), parts in groups.items():
+        keys = tuple(k for k, _ in parts.values())
+        blob = None
+        if len(parts) == count:  # else its writer is still at it, or died halfway
+            joined = b"".join(parts[i][1] for i in range(count))
+            if zlib.crc32(joined) == crc:
+                blob = joined
+            else:
+                log.warning("skipping a corrupt checkpoint (%d of writer %s)", seq, writer.hex())
+        found.append(Found(covered, writer, seq, keys, blob))
+    found.sort(key=lambda f: (f.blob is not None, f.covered, f.seq), reverse=True)
+    return found

@@ -336,12 +336,13 @@ def test_an_unusable_signals_checkpoint_changes_nothing(caplog: pytest.LogCaptur
     slower = dataclasses.replace(
         params, covis=dataclasses.replace(params.covis, half_life_ms=params.covis.half_life_ms * 2)
     )
-    other = EngineCalls(Engine(slower, HashingEncoder(64)), StageProxy())
+    other = small_calls(CollectorRegistry(), params=slower)
+    other.apply_signals(other.process(clicks("v", ["pan", "pot"]), {}, now_ms=T0).signal_records)
+    before, ledger = _held(other), other.ledger.state()
+    assert before
     assert other.restore_signals(blob) is None
     assert "was kept with half-lives" in caplog.text
-    fresh = small_calls(CollectorRegistry())
-    before = _held(fresh)
-    assert fresh.restore_signals(b"not a checkpoint") is None
-    assert fresh.restore_signals(blob[: len(blob) // 2]) is None
-    assert _held(fresh) == before
+    assert other.restore_signals(b"not a checkpoint") is None
+    assert other.restore_signals(blob[: len(blob) // 2]) is None
     assert "cannot read the signals checkpoint" in caplog.text
+    assert (_held(other), other.ledger.state()) == (before, ledger)

@@ -6,11 +6,13 @@ import random
 from collections import Counter
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from state.signals import SignalDeltas
 from streams.core.messages import Message
+from streams.kafka import signal_ledger
 from streams.kafka.signal_ledger import MAX_PENDING, SignalLedger
 from streams.kafka.signals_codec import BatchMark, Span
 
@@ -181,3 +183,22 @@ def test_a_restored_ledger_goes_on_as_the_original(rnd: random.Random, cut: int)
     assert (same[0] is None) == (same[1] is None)
     if same[0] is not None and same[1] is not None:
         assert same[0].tolist() == same[1].tolist()
+
+
+def test_the_least_recently_read_writers_are_forgotten_beyond_a_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(signal_ledger, "MAX_WRITERS", 3)
+    ledger = SignalLedger()
+    writers = [bytes([i]) * 16 for i in range(5)]
+    _applied(ledger, _batch(writers[0], 1, 2)[:1])  # writer 0 dies halfway
+    for w in writers[1:3]:
+        _applied(ledger, _batch(w, 1, 1))
+    _applied(ledger, _batch(writers[0], 2, 1))  # writer 0 read again: the most recent
+    _applied(ledger, _batch(writers[3], 1, 1))  # four: writer 1 is forgotten
+    assert sorted(ledger.state().done) == sorted([writers[0], writers[2], writers[3]])
+    assert (ledger.pending(), ledger.abandoned) == (1, 0)
+    _applied(ledger, _batch(writers[4], 1, 1))  # writer 2 goes
+    _applied(ledger, _batch(writers[1], 2, 1))  # writer 1 again: writer 0 and its part go
+    assert (ledger.pending(), ledger.abandoned) == (0, 1)
+    assert sorted(ledger.state().done) == sorted([writers[1], writers[3], writers[4]])
