@@ -164,13 +164,16 @@ def checkpoint_records(
     the writer's count of checkpoints."""
     if len(writer) != 16:
         raise ValueError("a writer id is 16 bytes")
-    pieces = [blob[i : i + chunk_bytes] for i in range(0, len(blob), chunk_bytes)] or [b""]
+    view = memoryview(blob)  # slices without copies; each record is one copy
+    pieces = [view[i : i + chunk_bytes] for i in range(0, len(blob), chunk_bytes)] or [view]
     crc = zlib.crc32(blob)
     head = f"{writer.hex()}/{seq}/"
     return [
         (
             f"{head}{i}".encode(),
-            _CHUNK.pack(_MAGIC, _VERSION, covered, writer, seq, i, len(pieces), crc) + piece,
+            b"".join(
+                (_CHUNK.pack(_MAGIC, _VERSION, covered, writer, seq, i, len(pieces), crc), piece)
+            ),
         )
         for i, piece in enumerate(pieces)
     ]
@@ -191,7 +194,7 @@ class Found:
 def read_checkpoints(latest: Mapping[bytes, bytes]) -> list[Found]:
     """The checkpoints in ``latest`` (each key's latest value in the checkpoint topic),
     complete ones first, covering the most first."""
-    groups: dict[tuple[int, bytes, int, int, int], dict[int, tuple[bytes, bytes]]] = {}
+    groups: dict[tuple[int, bytes, int, int, int], dict[int, tuple[bytes, memoryview]]] = {}
     for key, value in latest.items():
         try:
             magic, version, covered, writer, seq, index, count, crc = _CHUNK.unpack_from(value)
@@ -202,7 +205,7 @@ def read_checkpoints(latest: Mapping[bytes, bytes]) -> list[Found]:
             log.warning("skipping a checkpoint record of another format %r", key[:40])
             continue
         group = groups.setdefault((covered, writer, seq, count, crc), {})
-        group[index] = (key, value[_CHUNK.size :])
+        group[index] = (key, memoryview(value)[_CHUNK.size :])
     found: list[Found] = []
     for (covered, writer, seq, count, crc), parts in groups.items():
         keys = tuple(k for k, _ in parts.values())
