@@ -75,3 +75,42 @@ def test_docker_compose_config_parses() -> None:
         check=False,
     )
     assert out.returncode == 0, out.stderr
+
+
+def _exported() -> set[str]:
+    """Every sample name the worker exports (its metrics and the encoder's)."""
+    from prometheus_client import CollectorRegistry
+
+    from encoders.metrics import EncoderMetrics
+    from streams.metrics import WorkerMetrics
+
+    registry = CollectorRegistry()
+    WorkerMetrics(registry)
+    EncoderMetrics(registry)
+    names = set()
+    for family in registry.collect():
+        names.add(family.name)
+        for suffix in ("_total", "_bucket", "_count", "_sum", "_created"):
+            names.add(family.name + suffix)
+    return names
+
+
+def test_the_dashboard_and_the_alert_rules_name_only_exported_metrics() -> None:
+    import json
+    import re
+
+    dashboard = json.loads(
+        (ROOT / "deploy" / "grafana" / "dashboards" / "interest-tracker.json").read_text()
+    )
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())
+    exprs += [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    named = {m for e in exprs for m in re.findall(r"interest_tracker_\w+", e)}
+    assert named
+    assert named - _exported() == set()
+    assert "interest_tracker_signal_checkpoints_total" in named
+
+
+def test_the_signals_checkpoints_topic_is_compacted() -> None:
+    specs = {s.name: s for s in load_topic_specs(DEFAULT_TOPICS_SPEC)}
+    assert specs["signals.checkpoints"].config["cleanup.policy"] == "compact"
