@@ -224,15 +224,19 @@ class EngineCalls:
         ``signals`` ends at ``positions`` (partition → next offset) and all of it was
         applied (:mod:`streams.kafka.signals_checkpoint`)."""
         engine = self.engine
-        p = engine.params
         return encode_checkpoint(
             Checkpoint(
                 dict(positions),
                 engine.signals.totals(engine.catalog),
                 self.ledger.state(),
-                (float(p.covis.half_life_ms), float(p.trending.half_life_ms)),
+                self._half_lives(),
             )
         )
+
+    def _half_lives(self) -> tuple[float, float]:
+        """The co-visitation and trending half-lives a checkpoint is kept with (ms)."""
+        p = self.engine.params
+        return float(p.covis.half_life_ms), float(p.trending.half_life_ms)
 
     def restore_signals(self, blob: bytes) -> dict[int, int] | None:
         """Load a checkpoint blob in place of the signals and ledger held (a start); the
@@ -245,14 +249,12 @@ class EngineCalls:
         except (CheckpointError, SignalCodecError, ValueError):
             log.exception("cannot read the signals checkpoint; reading signals from the start")
             return None
-        p = engine.params
-        if c.half_lives != (float(p.covis.half_life_ms), float(p.trending.half_life_ms)):
+        if c.half_lives != self._half_lives():
             log.warning(
-                "the signals checkpoint was kept with half-lives %s (now %s, %s); "
+                "the signals checkpoint was kept with half-lives %s (now %s); "
                 "reading signals from the start",
                 c.half_lives,
-                p.covis.half_life_ms,
-                p.trending.half_life_ms,
+                self._half_lives(),
             )
             return None
         engine.signals.load(c.totals, engine.catalog)
