@@ -9,7 +9,8 @@
    ``Engine.score_users`` (the full-catalog scores of ``score_items``, a chunk of users at a
    time). Items the product would not recommend to the user are excluded from the ranking:
    what ``Recommender.view`` excludes (consumed, disliked) and what the catalog cannot
-   recommend (deleted). The held-out item is never excluded.
+   recommend (deleted). The held-out item is never excluded. ``served`` is scored from the
+   lists ``Engine.recommend`` publishes instead (:func:`served_scores`).
 4. Ranks are counted vectorised (:mod:`~.ranking`): full catalog, and against ``negatives``
    uniformly sampled allowed items per user — drawn once per user from ``seed``, the same for
    every method. Metrics (:mod:`~.metrics`) are averaged over users.
@@ -34,16 +35,17 @@ from streams.core.events import Event
 from streams.core.messages import Message
 from streams.core.recommender import Recommender
 from streams.evaluation.drift import SwitchTruth, drift_detection
-from streams.evaluation.methods import METHODS, method_weights
+from streams.evaluation.methods import METHODS, SERVED, method_weights
 from streams.evaluation.metrics import hit_rate, ndcg
 from streams.evaluation.ranking import full_rank, sample_negatives, sampled_rank
 from streams.evaluation.report import EvalReport, MethodScores
 from streams.evaluation.split import HeldOut, holdout_split
 from streams.evaluation.training import Progress, TrainStats, load_items, train
 
-__all__ = ["EvalConfig", "run_evaluation"]
+__all__ = ["EvalConfig", "excluded_rows", "run_evaluation", "served_scores"]
 
 I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +128,28 @@ def _mean(x: npt.NDArray[np.float64]) -> float:
     return float(x.mean()) if x.size else 0.0
 
 
-def _excluded(
-    engine: Engine, recommender: Recommender, users: Sequence[str]
-) -> npt.NDArray[np.bool_]:
-    """``(len(users), rows)``: what the product would not recommend to each user."""
+def served_scores(engine: Engine, users: Sequence[str]) -> F64:
+    """``(len(users), rows)``: each user's published list as scores (``L − position`` on its
+    ``L`` items, 0 elsewhere).
+
+    Ranked like any method's scores, a listed item is at its position and an unlisted one
+    ties with every other unlisted item behind the list (the tie-fair metrics give it the
+    expectation of a random order there): HR@K for ``K`` up to the list's length is the
+    share of users whose list holds the held-out item in its first ``K``.
+    """
+    index = engine.catalog.index
+    out = np.zeros((len(users), len(engine.catalog)))
+    for u, rec in enumerate(engine.recommend(users)):
+        rows = [index[it.item_id] for it in rec.items]
+        out[u, rows] = np.arange(len(rows), 0, -1, dtype=np.float64)
+    return out
+
+
+def excluded_rows(engine: Engine, users: Sequence[str]) -> npt.NDArray[np.bool_]:
+    """``(len(users), rows)``: what the product would not recommend to each user (what
+    ``Recommender.view`` excludes: consumed, disliked; and what the catalog cannot
+    recommend: deleted)."""
+    recommender = Recommender(engine.params, engine.catalog, engine.signals)
     ok = engine.catalog.recommendable()
     out = np.broadcast_to(~ok, (len(users), ok.size)).copy()
     for u, user in enumerate(users):
@@ -153,7 +173,6 @@ def _rank_all(
         )
         for m in config.methods
     }
-    recommender = Recommender(engine.params, engine.catalog, engine.signals)
     rng = np.random.default_rng(config.seed)
     parts: dict[str, list[tuple[I64, I64, I64, I64]]] = {m: [] for m in config.methods}
     index = engine.catalog.index
@@ -162,11 +181,11 @@ def _rank_all(
         chunk = held[c0 : c0 + config.score_chunk]
         users = [h.user_id for h in chunk]
         target = np.array([index[h.item_id] for h in chunk], dtype=np.int64)
-        excluded = _excluded(engine, recommender, users)
+        excluded = excluded_rows(engine, users)
         excluded[np.arange(len(chunk)), target] = False
         negatives = sample_negatives(excluded, target, config.negatives, rng)
         for n, (m, eng) in enumerate(engines.items()):
-            _ids, scores = eng.score_users(users)
+            scores = served_scores(eng, users) if m == SERVED else eng.score_users(users)[1]
             parts[m].append(
                 (*full_rank(scores, target, excluded), *sampled_rank(scores, target, negatives))
             )

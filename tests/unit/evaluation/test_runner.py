@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from streams.core.contract import EventParser
 from streams.core.engine import Engine
+from streams.core.events import Event
 from streams.core.messages import Message
 from streams.core.params import EngineParams
 from streams.datasets import GeneratorParams, generate, write_dataset
@@ -16,7 +18,8 @@ from streams.datasets.files import read_lines, read_messages
 from streams.evaluation.drift import read_drift_truth
 from streams.evaluation.methods import METHODS
 from streams.evaluation.report import EvalReport
-from streams.evaluation.runner import EvalConfig, run_evaluation
+from streams.evaluation.runner import EvalConfig, run_evaluation, served_scores
+from streams.evaluation.split import holdout_split
 from tests.contract.encoder_doubles import HashingEncoder
 
 TINY = GeneratorParams(users=80, items=200, seed=4, events_per_user=30.0, drift_fraction=0.3)
@@ -100,3 +103,48 @@ def test_unknown_methods_and_bad_lines(tiny: Path) -> None:
     assert report.rejected == 2
     assert report.lines == len(events)
     assert np.isfinite(report.method("popularity").hr_full)
+
+
+def test_served_scores_the_published_lists(tiny: Path) -> None:
+    """``served``: HR@K and NDCG@K of the lists ``Engine.recommend`` publishes, computed
+    here from the trained engine's lists directly."""
+    engine = Engine(EngineParams(), HashingEncoder(dim=64))
+    events = list(read_messages(tiny / "events.jsonl"))
+    k = 5
+    report = run_evaluation(
+        engine,
+        list(read_messages(tiny / "items.jsonl")),
+        events,
+        config=EvalConfig(k=k, batch_size=333, score_chunk=16, methods=("served", "engine")),
+    )
+    parse = EventParser(engine.params.limits, frozenset(engine.params.event_types))
+    held = holdout_split([e if isinstance(e, Event) else None for e in map(parse, events)]).held_out
+    lists = {
+        r.user_id: [it.item_id for it in r.items]
+        for r in engine.recommend([h.user_id for h in held])
+    }
+    pos = [
+        lists[h.user_id].index(h.item_id) if h.item_id in lists[h.user_id] else None for h in held
+    ]
+    assert len(held) == report.evaluated
+    served = report.method("served")
+    assert served.hr_full == pytest.approx(np.mean([p is not None and p < k for p in pos]))
+    want_ndcg = np.mean([1 / np.log2(p + 2) if p is not None and p < k else 0.0 for p in pos])
+    assert served.ndcg_full == pytest.approx(want_ndcg)
+    assert 0 < served.hr_full < 1
+    assert served.hr_full <= served.hr_sampled
+
+
+def test_served_scores_rank_the_list_in_order() -> None:
+    engine = Engine(EngineParams(), HashingEncoder(dim=64))
+    items = [
+        Message(json.dumps({"item_id": f"i{i}", "title": f"thing {i}", "category": "a/b"}).encode())
+        for i in range(30)
+    ]
+    engine.apply_items(items)
+    scores = served_scores(engine, ["nobody"])  # a cold user: the trending list
+    (listed,) = engine.recommend(["nobody"])
+    rows = [engine.catalog.index[it.item_id] for it in listed.items]
+    assert len(rows) == engine.params.recommend.k
+    assert scores[0, rows].tolist() == list(range(len(rows), 0, -1))
+    assert np.count_nonzero(scores) == len(rows)
