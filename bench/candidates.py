@@ -27,8 +27,8 @@ held-out events left out) on warm item vectors (the embedding cache of ``bench/r
 over the dataset ``bench/pipeline.py`` generates (100k items, 20k users).
 
 Ends by printing one JSON line: ``{"budgets": [{"budget": …, "hr": …, "ndcg": …, "leaves":
-…, "us_per_user": …, "cost_ratio": …, "hr_ratio": …}, …], "reference": {…}, …}``; the ratios
-are against the first budget.
+…, "short_lists": …, "us_per_user": …, "cost_ratio": …, "hr_ratio": …}, …], "reference": {…},
+…}``; the ratios are against the first budget. The lists are ``--k`` long (``recommend.k``).
 """
 
 from __future__ import annotations
@@ -193,6 +193,7 @@ def main() -> None:
     for sem, cat, trend, rerank in budgets:
         rp = dataclasses.replace(
             base.recommend,
+            k=args.k,
             diversity=args.diversity,
             semantic_candidates=sem,
             category_candidates=cat,
@@ -219,7 +220,7 @@ def main() -> None:
     top = rows[0]
     for r in rows:
         r["cost_ratio"] = round(float(r["us_per_user"]) / float(top["us_per_user"]), 3)
-        r["hr_ratio"] = round(float(r["hr"]) / float(top["hr"]), 3)
+        r["hr_ratio"] = round(float(r["hr"]) / max(float(top["hr"]), 1e-12), 3)
         r["hr"], r["ndcg"] = round(float(r["hr"]), 4), round(float(r["ndcg"]), 4)
         r["us_per_user"] = round(float(r["us_per_user"]), 1)
     n_ref = max(1, min(args.reference_users, len(trained.users)))

@@ -13,7 +13,9 @@ of them scanned per query. What the lists hold (``codes``):
   best ``k`` kept. A scan of float vectors is memory-bound: at 100k items, k = 100 on the
   2-core VM (``bench/item_index.py``, 2026-12-03) ``pq4`` with 32 lists probed and 400
   candidates took 308 µs per query at recall 0.993, ``fp16`` with 16 probed 519–609 µs at
-  0.995; about half of ``pq4``'s time is re-scoring (400 random catalog rows).
+  0.995; about half of ``pq4``'s time is re-scoring (400 random catalog rows). At k = 25
+  (the default since, ``recommend.semantic_candidates``) re-ranking 8 × k: 192 µs at recall
+  0.992 (4 × k: 154 µs, 0.959).
 - ``"fp16"``: the vectors as float16 (``IndexIVFScalarQuantizer``), ``k`` plus a slack of
   ``min(k, 16)`` candidates by those rounded scores, re-scored exactly. Scanning every list
   (``nprobe`` ≥ lists) answers exactly what exact search does.
@@ -115,7 +117,7 @@ class ItemIndex:
         nprobe: int = 32,
         lists: float = 2.0,
         codes: Codes = "pq4",
-        rerank: float = 4.0,
+        rerank: float = 8.0,
         rebuild_fraction: float = 0.1,
         seed: int = 1234,
         threads: int = 1,

@@ -43,8 +43,8 @@ def _table(report: EvalReport) -> Table:
             str(m.users),
             f"{m.hr_full:.4f}",
             f"{m.ndcg_full:.4f}",
-            f"{m.hr_sampled:.4f}",
-            f"{m.ndcg_sampled:.4f}",
+            "—" if m.hr_sampled is None else f"{m.hr_sampled:.4f}",
+            "—" if m.ndcg_sampled is None else f"{m.ndcg_sampled:.4f}",
         )
     return table
 

@@ -155,7 +155,7 @@ class RecommendParams:
     """Each user's nearest items to θ among the candidates (with ``category_candidates`` and
     ``trending_candidates`` the budget of a list; co-visitation neighbours come on top).
     ``bench/candidates.py`` (2026-12-03, 100k items, category cap): 25/25/25 against
-    100/50/50 recommended at 0.66× the CPU per user, with HR@10 of the served lists 1.09×
+    100/50/50 recommended at 0.61× the CPU per user, with HR@10 of the served lists 1.09×
     and more leaf categories per list; with no diversity rule both lists equal the
     whole-catalog ranking's top 10."""
     index_min_items: int = 20_000

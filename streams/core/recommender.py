@@ -152,7 +152,8 @@ class Recommender:
         n = len(self.catalog)
         ok = self.catalog.recommendable()
         trend = self.signals.trending.scores(n)
-        trend_top = _top_rows(np.where(ok, trend, -np.inf), rp.trending_candidates)
+        # at least k: a cold user's list is the trending top k
+        trend_top = _top_rows(np.where(ok, trend, -np.inf), max(rp.trending_candidates, rp.k))
         cold: tuple[RecItem, ...] | None = None
         cat_cache: dict[int, I64] = {}
         spelled: dict[int, tuple[str, ...]] = {}

@@ -10,14 +10,15 @@ __all__ = ["EvalReport", "MethodScores"]
 
 @dataclass(frozen=True, slots=True)
 class MethodScores:
-    """Mean metrics of one method over the evaluated users (full catalog and sampled)."""
+    """Mean metrics of one method over the evaluated users (full catalog and sampled;
+    ``None``: the method has no sampled metrics, as ``served``)."""
 
     method: str
     users: int
     hr_full: float
     ndcg_full: float
-    hr_sampled: float
-    ndcg_sampled: float
+    hr_sampled: float | None
+    ndcg_sampled: float | None
 
 
 @dataclass(frozen=True, slots=True)

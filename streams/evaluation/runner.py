@@ -10,7 +10,8 @@
    time). Items the product would not recommend to the user are excluded from the ranking:
    what ``Recommender.view`` excludes (consumed, disliked) and what the catalog cannot
    recommend (deleted). The held-out item is never excluded. ``served`` is scored from the
-   lists ``Engine.recommend`` publishes instead (:func:`served_scores`).
+   lists ``Engine.recommend`` publishes instead (:func:`served_scores`; lists of
+   ``max(recommend.k, K)`` items; no sampled metrics).
 4. Ranks are counted vectorised (:mod:`~.ranking`): full catalog, and against ``negatives``
    uniformly sampled allowed items per user — drawn once per user from ``seed``, the same for
    every method. Metrics (:mod:`~.metrics`) are averaged over users.
@@ -99,8 +100,10 @@ def run_evaluation(
             users=len(held),
             hr_full=_mean(hit_rate(g, t, config.k)),
             ndcg_full=_mean(ndcg(g, t, config.k)),
-            hr_sampled=_mean(hit_rate(gs, ts, config.k)),
-            ndcg_sampled=_mean(ndcg(gs, ts, config.k)),
+            # a list ranks only its own items: against sampled negatives an unlisted held-out
+            # item would tie with nearly all of them, a coin toss rather than a measure
+            hr_sampled=None if m == SERVED else _mean(hit_rate(gs, ts, config.k)),
+            ndcg_sampled=None if m == SERVED else _mean(ndcg(gs, ts, config.k)),
         )
         for m, (g, t, gs, ts) in ranks.items()
     )
@@ -163,9 +166,15 @@ def _rank_all(
     engine: Engine, held: Sequence[HeldOut], config: EvalConfig, progress: Progress | None
 ) -> dict[str, tuple[I64, I64, I64, I64]]:
     """Per method: (greater, ties) full-catalog and (greater, ties) sampled, per user."""
+    rp = engine.params.recommend
+    served = dataclasses.replace(rp, k=max(rp.k, config.k))  # lists at least K long
     engines = {
         m: Engine(
-            dataclasses.replace(engine.params, weights=method_weights(m, engine.params.weights)),
+            dataclasses.replace(
+                engine.params,
+                weights=method_weights(m, engine.params.weights),
+                recommend=served if m == SERVED else rp,
+            ),
             engine.encoder,
             users=engine.users,
             catalog=engine.catalog,

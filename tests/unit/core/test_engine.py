@@ -170,6 +170,14 @@ def test_cold_user_gets_trending() -> None:
     assert rec.ts == T0
 
 
+def test_a_cold_list_is_k_long_beyond_the_trending_candidates() -> None:
+    params = params_from_mapping({"recommend": {"k": 5, "trending_candidates": 2}})
+    eng = _engine(params)
+    eng.process(_clicks("a", ["pan", "pot", "knife", "run1", "sock"]))
+    (rec,) = eng.recommend(["nobody"], now_ms=T0)
+    assert len(rec.items) == 5  # the trending top k, though only 2 are warm candidates
+
+
 def test_new_items_are_reachable_through_their_text() -> None:
     eng = _engine(params_from_mapping({"weights": {"covis": 0, "category": 0, "trending": 0}}))
     eng.process(_clicks("u", ["pan", "pot"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -59,6 +60,12 @@ def test_report_counts_and_metric_ranges(tiny: Path) -> None:
     for m in report.methods:
         assert m.users == report.evaluated
         assert 0 <= m.ndcg_full <= m.hr_full <= 1
+        if m.method == "served":  # a list ranks only its own items: no sampled metrics
+            assert m.hr_sampled is None
+            assert m.ndcg_sampled is None
+            continue
+        assert m.hr_sampled is not None
+        assert m.ndcg_sampled is not None
         assert m.hr_full <= m.hr_sampled <= 1  # a subset of the candidates is easier
         assert m.ndcg_full <= m.ndcg_sampled
     assert {c[0] for c in calls} == {"items", "train", "score"}
@@ -105,12 +112,13 @@ def test_unknown_methods_and_bad_lines(tiny: Path) -> None:
     assert np.isfinite(report.method("popularity").hr_full)
 
 
-def test_served_scores_the_published_lists(tiny: Path) -> None:
+@pytest.mark.parametrize("k", [5, 20])
+def test_served_scores_the_published_lists(tiny: Path, k: int) -> None:
     """``served``: HR@K and NDCG@K of the lists ``Engine.recommend`` publishes, computed
-    here from the trained engine's lists directly."""
+    here from the trained engine's lists directly. For K beyond ``recommend.k`` (10) the
+    lists are K long (else every hit past the 10th place would count as a miss)."""
     engine = Engine(EngineParams(), HashingEncoder(dim=64))
     events = list(read_messages(tiny / "events.jsonl"))
-    k = 5
     report = run_evaluation(
         engine,
         list(read_messages(tiny / "items.jsonl")),
@@ -119,10 +127,19 @@ def test_served_scores_the_published_lists(tiny: Path) -> None:
     )
     parse = EventParser(engine.params.limits, frozenset(engine.params.event_types))
     held = holdout_split([e if isinstance(e, Event) else None for e in map(parse, events)]).held_out
+    rp = dataclasses.replace(engine.params.recommend, k=max(10, k))
+    publishing = Engine(
+        dataclasses.replace(engine.params, recommend=rp),
+        engine.encoder,
+        users=engine.users,
+        catalog=engine.catalog,
+        signals=engine.signals,
+    )
     lists = {
         r.user_id: [it.item_id for it in r.items]
-        for r in engine.recommend([h.user_id for h in held])
+        for r in publishing.recommend([h.user_id for h in held])
     }
+    assert {len(v) for v in lists.values()} == {max(10, k)}
     pos = [
         lists[h.user_id].index(h.item_id) if h.item_id in lists[h.user_id] else None for h in held
     ]
@@ -132,7 +149,7 @@ def test_served_scores_the_published_lists(tiny: Path) -> None:
     want_ndcg = np.mean([1 / np.log2(p + 2) if p is not None and p < k else 0.0 for p in pos])
     assert served.ndcg_full == pytest.approx(want_ndcg)
     assert 0 < served.hr_full < 1
-    assert served.hr_full <= served.hr_sampled
+    assert served.hr_sampled is None
 
 
 def test_served_scores_rank_the_list_in_order() -> None:
