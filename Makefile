@@ -61,6 +61,8 @@ bench: install ## Benchmarks, short runs (each prints one JSON line of figures)
 	$(PY) bench/encoder.py --quick
 	$(PY) bench/pipeline.py --quick
 	$(PY) bench/item_index.py
+	$(PY) bench/signals.py --items 5000 --users 2000 --events-per-user 10 --limit 10000
+	$(PY) bench/candidates.py --items 5000 --users 2000 --events-per-user 10
 
 bench-full: install ## Benchmarks at full size (a 100k-item catalog: long on a CPU)
 	bash deploy/kafka/kafka.sh fetch
@@ -68,6 +70,8 @@ bench-full: install ## Benchmarks at full size (a 100k-item catalog: long on a C
 	$(PY) bench/encoder.py
 	$(PY) bench/pipeline.py
 	$(PY) bench/item_index.py --items 100000 --users 20000
+	$(PY) bench/signals.py --limit 170000
+	$(PY) bench/candidates.py
 
 clean: ## Remove the venv and caches (not the Kafka jar cache)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
