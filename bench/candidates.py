@@ -59,8 +59,6 @@ from streams.core.engine import Engine  # noqa: E402
 from streams.core.events import Event  # noqa: E402
 from streams.core.params import EngineParams  # noqa: E402
 from streams.datasets.files import read_messages  # noqa: E402
-from streams.datasets.params import GeneratorParams  # noqa: E402
-from streams.datasets.synthetic import generate_dataset  # noqa: E402
 from streams.evaluation.metrics import hit_rate, ndcg  # noqa: E402
 from streams.evaluation.ranking import full_rank  # noqa: E402
 from streams.evaluation.runner import excluded_rows, served_scores  # noqa: E402
@@ -70,7 +68,7 @@ from streams.evaluation.training import TrainStats, load_items, train  # noqa: E
 if TYPE_CHECKING:
     from encoders.protocol import TextEncoder
 
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "interest-tracker"
+from bench_data import CACHE, pipeline_dataset  # noqa: E402
 
 
 @dataclass
@@ -175,16 +173,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     budgets = [_budget(b) for b in args.budgets.split(",")]
-    data = CACHE / f"bench-data-{args.items}-{args.users}-{args.events_per_user:g}"
-    if not (data / "manifest.json").exists():  # the dataset bench/pipeline.py generates
-        gen = GeneratorParams(
-            users=args.users,
-            items=args.items,
-            drift_fraction=0.1,
-            seed=3,
-            events_per_user=args.events_per_user,
-        )
-        generate_dataset(gen, data)
+    data = pipeline_dataset(args.items, args.users, args.events_per_user)
     encoder = _warm_encoder(data / "items.jsonl", data / "events.jsonl", CACHE / "bench-embeddings")
     trained = _train(data, encoder)
     base = trained.engine.params

@@ -48,16 +48,14 @@ from confluent_kafka.admin import AdminClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_data import CACHE, pipeline_dataset  # noqa: E402
+
 from streams.commands.produce import produce_files  # noqa: E402
-from streams.datasets.params import GeneratorParams  # noqa: E402
-from streams.datasets.synthetic import generate_dataset  # noqa: E402
 from streams.kafka.local import local_kafka  # noqa: E402
 from streams.kafka.routing import PRODUCER_DEFAULTS  # noqa: E402
 from streams.kafka.topics import TopicSpec, apply_topics, load_topic_specs  # noqa: E402
 from streams.settings import DEFAULT_TOPICS_SPEC, KafkaSettings  # noqa: E402
 from tests.integration.worker_proc import WorkerProcess, wait_until  # noqa: E402
-
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "interest-tracker"
 
 
 def _log(msg: str) -> None:
@@ -361,19 +359,7 @@ def _args() -> argparse.Namespace:
 def main() -> None:
     args = _args()
     work = Path(tempfile.mkdtemp(prefix="it-bench-"))
-    data = CACHE / f"bench-data-{args.items}-{args.users}-{args.events_per_user:g}"
-    if not (data / "manifest.json").exists():
-        _log(f"generating {args.items} items, {args.users} users into {data}")
-        generate_dataset(
-            GeneratorParams(
-                users=args.users,
-                items=args.items,
-                drift_fraction=0.1,
-                seed=3,
-                events_per_user=args.events_per_user,
-            ),
-            data,
-        )
+    data = pipeline_dataset(args.items, args.users, args.events_per_user, _log)
     events = data / "events.jsonl"
     lines = [x for x in events.read_bytes().splitlines() if x.strip()]
     try:

@@ -46,7 +46,8 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 sys.path.insert(0, str(ROOT))
 
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "interest-tracker"
+from bench_data import CACHE, pipeline_dataset  # noqa: E402
+
 FAR_FUTURE = 4_102_444_800_000  # 2100-01-01: no generated event is in the future of it
 
 
@@ -72,8 +73,6 @@ def main() -> None:
     from replay import _warm_encoder
 
     from streams.datasets.files import read_messages
-    from streams.datasets.params import GeneratorParams
-    from streams.datasets.synthetic import generate_dataset
 
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--items", type=int, default=100_000)
@@ -82,16 +81,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=60_000, help="events processed")
     ap.add_argument("--batch-size", type=int, default=2000)
     args = ap.parse_args()
-    data = CACHE / f"bench-data-{args.items}-{args.users}-{args.events_per_user:g}"
-    if not (data / "manifest.json").exists():  # the dataset bench/pipeline.py generates
-        params = GeneratorParams(
-            users=args.users,
-            items=args.items,
-            drift_fraction=0.1,
-            seed=3,
-            events_per_user=args.events_per_user,
-        )
-        generate_dataset(params, data)
+    data = pipeline_dataset(args.items, args.users, args.events_per_user)
     encoder = _warm_encoder(data / "items.jsonl", data / "events.jsonl", CACHE / "bench-embeddings")
     events = [
         m._replace(partition=0, offset=i)  # positions, as the worker's messages have
