@@ -89,6 +89,13 @@ class Settings(KafkaSettings):
     index_background_build: bool = Field(
         True, description="rebuild the item index in a thread while the old one serves"
     )
+    gc_full_every_s: float = Field(
+        600.0,
+        ge=0,
+        description="seconds between the worker's and the engine's full garbage collections, "
+        "taken when idle (0: CPython's own schedule, which pauses the engine for 0.1-0.4 s "
+        "every few seconds under load)",
+    )
     state_cache_users: int = Field(
         10_000, ge=0, description="decoded user states kept between batches (0: decode always)"
     )

@@ -539,6 +539,11 @@ class WorkerRuntime:
             if topic == changelog:
                 store.set_persisted_offset(TP(topic, partition), offset)
 
+    @property
+    def busy(self) -> bool:
+        """Whether events are queued for the engine or a call has not completed."""
+        return bool(self._queued or self._flights)
+
     def idle_for(self) -> float:
         """Seconds since the last batch or the last applied signal deltas."""
         return time.monotonic() - max(self.last_batch_at, self.last_signal_at)

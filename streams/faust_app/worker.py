@@ -22,6 +22,7 @@ from streams.faust_app.app import EVENT_TOPICS, build_faust
 from streams.faust_app.checkpoints import CHECKPOINT_TOPIC, SignalCheckpoints
 from streams.faust_app.http import start_http
 from streams.faust_app.runtime import WorkerRuntime, die
+from streams.gc_schedule import FullCollections, GcPauses
 from streams.host.build import build_calls
 from streams.host.client import EngineClient, ThreadEngine
 from streams.host.process import ProcessEngine
@@ -33,6 +34,7 @@ from streams.settings import Settings
 __all__ = ["WorkerSetupError", "build_worker", "event_partitions", "run_worker"]
 
 log = logging.getLogger(__name__)
+WORKER_GC_PAUSES = "interest_tracker_gc_pause_seconds"
 
 
 class WorkerSetupError(RuntimeError):
@@ -65,6 +67,7 @@ def start_engine(settings: Settings, registry: CollectorRegistry) -> EngineClien
         on_lost=die,
         log_level=settings.log_level,
         blas_threads=settings.blas_threads,
+        gc_full_every_s=settings.gc_full_every_s,
     )
     engine.wait_ready(settings.engine_start_timeout_s)
     registry.register(engine.metrics)
@@ -74,8 +77,11 @@ def start_engine(settings: Settings, registry: CollectorRegistry) -> EngineClien
 class _Readers:
     """The catalog and signal readers and what they feed the engine."""
 
-    def __init__(self, settings: Settings, rt: WorkerRuntime) -> None:
+    def __init__(
+        self, settings: Settings, rt: WorkerRuntime, collections: FullCollections | None
+    ) -> None:
         self.rt = rt
+        self.collections = collections
         self.items = BroadcastReader(
             settings.bootstrap,
             settings.topic("items"),
@@ -132,13 +138,21 @@ class _Readers:
             "catalog (%d items) and signals loaded; processing events", self.rt.engine.catalog_items
         )
         self.rt.ready.set()
+        if self.collections is not None:  # start-up is over: what it built stays
+            self.collections.settle(time.monotonic())
 
 
 def build_worker(
-    settings: Settings, engine: EngineClient, registry: CollectorRegistry, partitions: int
+    settings: Settings,
+    engine: EngineClient,
+    registry: CollectorRegistry,
+    partitions: int,
+    collections: FullCollections | None = None,
 ) -> faust.App:
     """The faust App with the agent, the readers, the refresher and the HTTP endpoint
-    (``partitions``: of the event topics, :func:`event_partitions`)."""
+    (``partitions``: of the event topics, :func:`event_partitions`). ``collections``: this
+    process's full garbage collections, settled once the catalog is loaded and then run
+    from the housekeeping timer when no batch is in hand (:mod:`streams.gc_schedule`)."""
     parts = build_faust(settings, partitions=partitions)
     rt = WorkerRuntime(
         settings=settings,
@@ -149,7 +163,7 @@ def build_worker(
         clock=SystemClock(),
         output=OutputProducer(settings.client_config()),
     )
-    readers = _Readers(settings, rt)
+    readers = _Readers(settings, rt, collections)
     app = parts.app
     event_topics = {settings.topic(t) for t in EVENT_TOPICS}
     checkpoints = readers.checkpoints
@@ -168,6 +182,8 @@ def build_worker(
 
     async def housekeeping() -> None:
         _lag_metrics(app, rt)
+        if collections is not None and collections.due(time.monotonic(), idle=not rt.busy):
+            collections.collect(time.monotonic())
         if time.monotonic() - counted[0] > 60 and rt.ready.is_set():
             counted[0] = time.monotonic()  # a key scan of the local RocksDB partitions
             rt.metrics.users_tracked.set(sum(1 for _ in parts.users))
@@ -260,14 +276,20 @@ def run_worker(settings: Settings) -> None:
     numpy's BLAS pool is capped at ``settings.blas_threads`` (here and in the engine
     process): the engine's matrix products are small and a spinning pool on a busy machine
     costs several times their work. The objects alive after start-up (modules, the model)
-    are frozen out of the cyclic GC.
+    are frozen out of the cyclic GC, and so are those alive once the catalog is loaded;
+    then the worker runs its full collections itself (``gc_full_every_s``,
+    :mod:`streams.gc_schedule`), as the engine process does, and records every
+    collection's pause.
     """
     threadpool_limits(limits=settings.blas_threads, user_api="blas")
     registry = CollectorRegistry()
     partitions = event_partitions(settings)  # fails on missing topics before the engine starts
+    pauses = GcPauses(registry, WORKER_GC_PAUSES, "worker process")
+    pauses.install()
+    collections = FullCollections(settings.gc_full_every_s)
     engine = start_engine(settings, registry)
     try:
-        app = build_worker(settings, engine, registry, partitions)
+        app = build_worker(settings, engine, registry, partitions, collections)
         gc.collect()
         gc.freeze()
         worker = faust.Worker(
@@ -279,4 +301,6 @@ def run_worker(settings: Settings) -> None:
         )
         worker.execute_from_commandline()
     finally:
+        collections.release()
+        pauses.remove()
         engine.close()

@@ -4,9 +4,11 @@ each have an interpreter (and a core) instead of taking turns on one lock.
 The child is *spawned* (a fresh interpreter: forking a process that runs aiokafka's and
 librdkafka's threads is unsafe). It builds the engine with the picklable ``factory`` it is
 given, then serves calls from a pipe in order: ``(name, args)`` in, ``("ok", result,
-metric families | None)`` or ``("error", traceback text)`` out. Its encoder metrics live on
-its own registry; it sends their values along at most every ``metrics_every_s`` seconds and
-the worker exposes them through :class:`ForwardedMetrics`.
+metric families | None)`` or ``("error", traceback text)`` out. Its encoder metrics and its
+garbage-collection pauses live on its own registry; it sends their values along at most every
+``metrics_every_s`` seconds and the worker exposes them through :class:`ForwardedMetrics`.
+After ``prepare`` it runs its full garbage collections itself, every ``gc_full_every_s``
+seconds between calls (:mod:`streams.gc_schedule`; 0: CPython's own schedule).
 
 Failure: when the child dies, or the pipe breaks, ``on_lost`` is called (the worker exits
 without committing, so the batch in flight is redelivered). The child ignores SIGINT (a
@@ -33,11 +35,13 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from threadpoolctl import threadpool_limits
 
+from streams.gc_schedule import FullCollections, GcPauses
 from streams.host.calls import EngineCalls
 from streams.host.client import EngineClient
 from streams.logs import configure_logging
 
 __all__ = [
+    "ENGINE_GC_PAUSES",
     "METRICS_EVERY_S",
     "EngineCallError",
     "EngineStartError",
@@ -47,6 +51,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 METRICS_EVERY_S = 1.0
+ENGINE_GC_PAUSES = "interest_tracker_engine_gc_pause_seconds"
 _CALLS = frozenset(
     {
         "process",
@@ -89,6 +94,8 @@ def _serve(
     log_level: str,
     blas_threads: int,
     metrics_every_s: float,
+    *,
+    gc_full_every_s: float = 0.0,
 ) -> None:
     """The child's main: build, report ready, serve until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -100,20 +107,39 @@ def _serve(
     except BaseException as exc:
         conn.send(("error", "".join(traceback.format_exception(exc))))
         return
+    pauses = GcPauses(registry, ENGINE_GC_PAUSES, "engine process")
+    pauses.install()
     gc.collect()
     gc.freeze()  # the model and the modules: out of the cyclic GC's way
     conn.send(("ready", list(registry.collect())))
+    schedule = FullCollections(gc_full_every_s)
     try:
-        _loop(conn, calls, registry, metrics_every_s)
+        _loop(conn, calls, registry, metrics_every_s, schedule)
     finally:
+        schedule.release()
+        pauses.remove()
         gc.unfreeze()  # a frozen heap at exit makes native extensions report leaks
 
 
 def _loop(
-    conn: Connection, calls: EngineCalls, registry: CollectorRegistry, metrics_every_s: float
+    conn: Connection,
+    calls: EngineCalls,
+    registry: CollectorRegistry,
+    metrics_every_s: float,
+    schedule: FullCollections,
 ) -> None:
+    """Serve calls in order. Once ``prepare`` (start-up done: the catalog is loaded) has
+    run, ``schedule`` takes the full collections over: one when it is due and no call
+    waits in the pipe, or between two calls once it is twice overdue
+    (:mod:`streams.gc_schedule`)."""
     sent = time.monotonic()
     while True:
+        wait = schedule.until_due(time.monotonic())
+        if wait is not None and not conn.poll(wait):  # idle until it was due
+            schedule.collect(time.monotonic())
+            continue
+        if schedule.due(time.monotonic(), idle=False):  # twice overdue: calls keep coming
+            schedule.collect(time.monotonic())
         try:
             name, args = conn.recv()
         except EOFError:  # the worker closed the pipe or is gone
@@ -125,6 +151,8 @@ def _loop(
         except Exception as exc:
             conn.send(("error", "".join(traceback.format_exception(exc))))
             continue
+        if name == "prepare":
+            schedule.settle(time.monotonic())
         families = None
         if time.monotonic() - sent >= metrics_every_s:
             families, sent = list(registry.collect()), time.monotonic()
@@ -145,6 +173,7 @@ class ProcessEngine(EngineClient):
         log_level: str = "INFO",
         blas_threads: int = 1,
         metrics_every_s: float = METRICS_EVERY_S,
+        gc_full_every_s: float = 0.0,
     ) -> None:
         super().__init__()
         self.metrics = ForwardedMetrics()
@@ -154,6 +183,7 @@ class ProcessEngine(EngineClient):
         self._proc = ctx.Process(
             target=_serve,
             args=(child, factory, log_level, blas_threads, metrics_every_s),
+            kwargs={"gc_full_every_s": gc_full_every_s},
             name="interest-tracker-engine",
             daemon=True,
         )

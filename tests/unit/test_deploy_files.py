@@ -78,15 +78,21 @@ def test_docker_compose_config_parses() -> None:
 
 
 def _exported() -> set[str]:
-    """Every sample name the worker exports (its metrics and the encoder's)."""
+    """Every sample name the worker exports (its metrics, the encoder's, both processes'
+    garbage-collection pauses)."""
     from prometheus_client import CollectorRegistry
 
     from encoders.metrics import EncoderMetrics
+    from streams.faust_app.worker import WORKER_GC_PAUSES
+    from streams.gc_schedule import GcPauses
+    from streams.host.process import ENGINE_GC_PAUSES
     from streams.metrics import WorkerMetrics
 
     registry = CollectorRegistry()
     WorkerMetrics(registry)
     EncoderMetrics(registry)
+    GcPauses(registry, WORKER_GC_PAUSES, "worker process")
+    GcPauses(registry, ENGINE_GC_PAUSES, "engine process")
     names = set()
     for family in registry.collect():
         names.add(family.name)

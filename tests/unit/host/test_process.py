@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from collections.abc import Iterator
 from typing import NoReturn
 
@@ -13,7 +14,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from streams.host.calls import BatchOut, SignalsOut
 from streams.host.client import EngineClient, ThreadEngine
-from streams.host.process import EngineCallError, EngineStartError, ProcessEngine
+from streams.host.process import (
+    ENGINE_GC_PAUSES,
+    EngineCallError,
+    EngineStartError,
+    ProcessEngine,
+)
 from tests.unit.core.helpers import msg
 from tests.unit.host.engines import ITEMS, broken_calls, small_calls
 from tests.unit.host.test_calls import T0, clicks
@@ -117,3 +123,28 @@ def test_a_failing_build_is_a_start_error() -> None:
     with pytest.raises(EngineStartError, match="no model at /nowhere"):
         engine.wait_ready(120)
     assert not engine.alive()
+
+
+def _full_pauses(engine: ProcessEngine) -> float:
+    registry = CollectorRegistry()
+    registry.register(engine.metrics)
+    value = registry.get_sample_value(f"{ENGINE_GC_PAUSES}_count", {"generation": "2"})
+    return value or 0.0
+
+
+def test_after_prepare_the_engine_collects_while_idle_on_its_schedule() -> None:
+    engine = _spawn(gc_full_every_s=0.2)
+    try:
+        asyncio.run(engine.apply_signals([]))
+        started = _full_pauses(engine)
+        assert started >= 1  # the collection before the start-up freeze
+        asyncio.run(engine.apply_signals([]))
+        assert _full_pauses(engine) == started  # not taken over before prepare: none due
+        asyncio.run(engine.prepare())
+        settled = _full_pauses(engine)
+        assert settled == started + 1  # prepare's settle: one full collection
+        time.sleep(1.0)  # idle: due every 0.2 s
+        asyncio.run(engine.apply_signals([]))
+        assert settled + 2 <= _full_pauses(engine) <= settled + 6
+    finally:
+        engine.close()
