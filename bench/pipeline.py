@@ -82,7 +82,12 @@ def bare_loop(settings: KafkaSettings, n: int) -> float:
             start = time.perf_counter()
         for m in msgs:
             if m.error() is None:
-                producer.produce(sink, key=m.key(), value=m.value())
+                while True:
+                    try:
+                        producer.produce(sink, key=m.key(), value=m.value())
+                        break
+                    except BufferError:  # the local queue is full (e.g. no leader known yet)
+                        producer.poll(0.05)
                 done += 1
         producer.poll(0)
     producer.flush(60)
