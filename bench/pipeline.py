@@ -54,8 +54,12 @@ from streams.commands.produce import produce_files  # noqa: E402
 from streams.kafka.local import local_kafka  # noqa: E402
 from streams.kafka.routing import PRODUCER_DEFAULTS  # noqa: E402
 from streams.kafka.topics import TopicSpec, apply_topics, load_topic_specs  # noqa: E402
-from streams.settings import DEFAULT_TOPICS_SPEC, KafkaSettings  # noqa: E402
+from streams.settings import DEFAULT_TOPICS_SPEC, KafkaSettings, Settings  # noqa: E402
 from tests.integration.worker_proc import WorkerProcess, wait_until  # noqa: E402
+
+
+_DEFAULT_WAIT = str(Settings.model_fields["batch_max_wait_s"].default)
+"""The product's batch window (the test helper's worker uses its own)."""
 
 
 def _log(msg: str) -> None:
@@ -386,7 +390,7 @@ def main() -> None:
                 "bench-worker",
                 IT_ENCODER_CACHE_DIR=str(CACHE / "bench-embeddings"),
                 IT_REFRESH_IDLE_S="3600",
-                IT_BATCH_MAX_WAIT_S=os.environ.get("IT_BATCH_MAX_WAIT_S", "0.2"),
+                IT_BATCH_MAX_WAIT_S=os.environ.get("IT_BATCH_MAX_WAIT_S", _DEFAULT_WAIT),
                 IT_LOG_LEVEL="WARNING",
             ).start()
             try:

@@ -61,7 +61,12 @@ class Settings(KafkaSettings):
     replication_factor: int = Field(1, ge=1, description="of the topics faust creates")
     standby_replicas: int = Field(0, ge=0, description="faust table standby replicas")
     batch_max_events: int = Field(2000, ge=1, description="a batch closes at this size ...")
-    batch_max_wait_s: float = Field(0.2, gt=0, description="... or after this long")
+    batch_max_wait_s: float = Field(
+        0.02,
+        gt=0,
+        description="... or after this long (batches that arrive while the engine computes "
+        "reach it together anyway, so a short window costs no throughput)",
+    )
     refresh_idle_s: float = Field(
         2.0, gt=0, description="idle time after which recommendations are refreshed"
     )
@@ -70,7 +75,7 @@ class Settings(KafkaSettings):
     )
     blas_threads: int = Field(1, ge=1, description="numpy BLAS threads in the worker")
     consumer_fetch_max_wait_ms: int = Field(
-        100, ge=0, description="how long the broker may hold the worker's fetches (faust: 1500)"
+        20, ge=0, description="how long the broker may hold the worker's fetches (faust: 1500)"
     )
     consumer_fetch_min_bytes: int = Field(
         65536, ge=1, description="bytes a fetch of the worker waits for, up to the wait above"
