@@ -57,7 +57,6 @@ from streams.kafka.topics import TopicSpec, apply_topics, load_topic_specs  # no
 from streams.settings import DEFAULT_TOPICS_SPEC, KafkaSettings, Settings  # noqa: E402
 from tests.integration.worker_proc import WorkerProcess, wait_until  # noqa: E402
 
-
 _DEFAULT_WAIT = str(Settings.model_fields["batch_max_wait_s"].default)
 """The product's batch window (the test helper's worker uses its own)."""
 

@@ -156,13 +156,15 @@ def test_worker_gives_the_same_results_as_replay(
 ) -> None:
     produce_files(kafka_topics, dataset / "items.jsonl", None, progress=False)
     app_id = f"it-{uuid.uuid4().hex[:6]}"
-    worker = WorkerProcess(kafka_topics, tmp_path / "w1", app_id).start()
+    # full garbage collections every second (on the processes' schedule): the same results
+    worker = WorkerProcess(kafka_topics, tmp_path / "w1", app_id, IT_GC_FULL_EVERY_S="1").start()
     try:
         worker.wait_ready()
         produce_files(
             kafka_topics, None, dataset / "events.jsonl", progress=False, single_topic=True
         )
         wait_until(lambda: _settled([worker], kafka_topics, app_id), 240, "worker settled")
+        wait_until(lambda: min(c - 2 for c in _full_collections(worker)) >= 1, 30, "scheduled ones")
         got_recs = last_by_key(read_topic(kafka_topics, "recommendations"))
         got_alerts = [json.loads(v) for _, v in read_topic(kafka_topics, "interest-drift")]
         m = worker.metrics()
@@ -182,6 +184,15 @@ def test_worker_gives_the_same_results_as_replay(
         + rejected
         == lines
     )
+
+
+def _full_collections(worker: WorkerProcess) -> tuple[float, float]:
+    """Full garbage collections of the worker and the engine process so far: one before
+    start-up freezes, one settling once the catalog is loaded, then the scheduled ones (the
+    engine's are reported with its next reply)."""
+    m = worker.metrics()
+    key = 'gc_pause_seconds_count{generation="2"}'
+    return m.get(f"interest_tracker_{key}", 0.0), m.get(f"interest_tracker_engine_{key}", 0.0)
 
 
 MALFORMED = [

@@ -56,7 +56,10 @@ def test_a_refresh_with_batches_in_hand_does_nothing() -> None:
     rt, engine = _runtime()
     try:
         rt.dirty.add("u")
+        busy_before = rt.busy
         rt._queued.append(object())  # a batch waiting for the engine
+        assert rt.busy  # (no scheduled full garbage collection either)
+        assert busy_before is False
         asyncio.run(rt.refresh())
         assert rt.dirty == {"u"}  # still pending: the next idle moment refreshes it
         assert not rt._refreshing
