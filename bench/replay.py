@@ -19,6 +19,8 @@ before numpy loads — on a small shared machine its worker threads spin against
 and make every small matrix product several times slower; pass 0 to leave OpenBLAS alone.
 The warm-up's objects (model, caches) are frozen out of the garbage collector's full passes
 (``gc.freeze()``, as a long-running worker would after start-up); ``--no-gc-freeze`` skips it.
+As the ``replay`` command does, the replay then runs its full collections itself
+(``--gc-full-every-s``, 600; 0: CPython's heuristic, :mod:`streams.gc_schedule`).
 The events file is read and validated a batch ahead in a second process, as the ``replay``
 command does on a machine with two cores or more (``--no-parse-ahead``: in line); that
 process starts with the warm-up and reads nothing before the clock runs.
@@ -104,6 +106,13 @@ def _args() -> argparse.Namespace:
     ap.add_argument("--blas-threads", type=int, default=1, help="OpenBLAS threads; 0: default")
     ap.add_argument("--no-gc-freeze", action="store_true", help="do not gc.freeze() the warm-up")
     ap.add_argument(
+        "--gc-full-every-s",
+        type=float,
+        default=600.0,
+        help="full garbage collections between batches, as the replay command runs them "
+        "(default 600 s; 0: CPython's own schedule)",
+    )
+    ap.add_argument(
         "--no-parse-ahead", action="store_true", help="parse in line (no second process)"
     )
     ap.add_argument(
@@ -170,6 +179,7 @@ def _replay_once(
     from streams.core.engine import Engine
     from streams.datasets.files import read_messages
     from streams.datasets.parse_ahead import ParsedBatches
+    from streams.gc_schedule import FullCollections
 
     params = load_params(args.engine_config)
     events = (
@@ -183,6 +193,7 @@ def _replay_once(
     gc.collect()
     if not args.no_gc_freeze:
         gc.freeze()
+    collections = FullCollections(args.gc_full_every_s) if args.gc_full_every_s else None
     stats = run_replay(
         engine,
         read_messages(items_path),
@@ -192,7 +203,10 @@ def _replay_once(
         batch_size=args.batch_size,
         now_ms=None,
         jobs=args.jobs,
+        collections=collections,
     )
+    if collections is not None:
+        collections.release()
     if isinstance(events, ParsedBatches):
         events.close()
     if not args.no_gc_freeze:
@@ -237,6 +251,7 @@ def main() -> None:
         "seconds": [round(r[4], 3) for r in runs],
         "blas_threads": BLAS_THREADS or "default",
         "gc_freeze": not args.no_gc_freeze,
+        "gc_full_every_s": args.gc_full_every_s,
         "parse_ahead": not args.no_parse_ahead,
         "final_jobs": args.jobs,
     }

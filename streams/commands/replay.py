@@ -33,6 +33,7 @@ from streams.core.messages import Message
 from streams.core.params import EngineParams
 from streams.datasets.files import count_lines, read_messages
 from streams.datasets.parse_ahead import ParsedBatches
+from streams.gc_schedule import FullCollections
 
 __all__ = ["Emit", "ReplayStats", "replay", "run_replay"]
 
@@ -83,12 +84,15 @@ def run_replay(
     now_ms: int | None = None,
     progress: Callable[[int], None] | None = None,
     jobs: int = 1,
+    collections: FullCollections | None = None,
 ) -> ReplayStats:
     """Replay into ``engine``; write recommendations, alerts and rejections as JSON lines.
 
     ``events`` may be :class:`~streams.datasets.parse_ahead.ParsedBatches` (parsed in a
     child process, with ``batch_size`` lines per batch); the results are the same.
     ``jobs``: processes for the final recommendations (:mod:`streams.commands.final_recs`).
+    ``collections``: settled once the items are loaded, then a full garbage collection
+    between batches when due (:mod:`streams.gc_schedule`; ``None``: CPython's schedule).
     """
     stats = ReplayStats()
     for item_chunk in _batches(items, batch_size):
@@ -97,6 +101,8 @@ def run_replay(
             stats.rejected[r.reason] += 1
             if rejections is not None:
                 rejections.write(r.to_json() + b"\n")
+    if collections is not None:
+        collections.settle(time.monotonic())
     start = time.perf_counter()
     updates = emit is Emit.UPDATES
     batches: Iterable[tuple[Sequence[Message], ParsedEvents | None]] = (
@@ -121,6 +127,8 @@ def run_replay(
             stats.recommendations += len(res.recommendations)
         if progress is not None:
             progress(len(chunk))
+        if collections is not None and collections.due(time.monotonic(), idle=True):
+            collections.collect(time.monotonic())
     if not updates:
         stats.recommendations += write_final(engine, out, jobs=jobs)
     stats.seconds = time.perf_counter() - start
@@ -166,6 +174,14 @@ def replay(
         int,
         typer.Option(min=1, help="Processes for the final recommendations (--emit final)."),
     ] = min(os.cpu_count() or 1, 8),
+    gc_full_every_s: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds between full garbage collections, run between batches once the "
+            "items are loaded (0: CPython's own schedule).",
+        ),
+    ] = 600.0,
 ) -> None:
     """Replay item and event files through the engine; write recommendations and alerts."""
     params: EngineParams = load_params(config)
@@ -189,6 +205,8 @@ def replay(
         gc.collect()  # what start-up left (modules, the model) out of the GC's full passes,
         gc.freeze()  # as the worker does; unfrozen when done, so exit collects it as usual
         stack.callback(gc.unfreeze)
+        collections = FullCollections(gc_full_every_s)
+        stack.callback(collections.release)
         total = count_lines(events)
         out_f = stack.enter_context(out.open("wb"))
         alerts_f = stack.enter_context(alerts.open("wb")) if alerts else None
@@ -207,6 +225,7 @@ def replay(
             now_ms=now,
             progress=lambda n: bar.advance(task, n),
             jobs=jobs,
+            collections=collections,
         )
     rejected = sum(stats.rejected.values())
     err.print(

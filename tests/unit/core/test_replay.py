@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import io
 import json
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from streams.core.outputs import Recommendation
 from streams.core.params import EngineParams
 from streams.datasets.files import read_messages
 from streams.datasets.parse_ahead import ParseAheadError, ParsedBatches
+from streams.gc_schedule import FullCollections
 from tests.contract.encoder_doubles import HashingEncoder
 from tests.unit.core.helpers import event, item
 
@@ -82,6 +85,37 @@ def test_updates_publish_per_batch(files: tuple[Path, Path], tmp_path: Path) -> 
             batch_size=6,
         )
     assert stats.recommendations == len(out.read_bytes().splitlines()) == 3 + 3
+
+
+def test_scheduled_full_collections_run_between_batches_and_change_nothing(
+    files: tuple[Path, Path],
+) -> None:
+    items, events = files
+
+    def replay(collections: FullCollections | None) -> bytes:
+        out = io.BytesIO()
+        run_replay(
+            Engine(EngineParams(), HashingEncoder(16)),
+            read_messages(items),
+            read_messages(events),
+            out,
+            emit=Emit.UPDATES,
+            batch_size=2,
+            collections=collections,
+        )
+        return out.getvalue()
+
+    thresholds = gc.get_threshold()
+    schedule = FullCollections(1e-9)  # due after every batch
+    try:
+        scheduled = replay(schedule)
+        assert schedule.active
+        assert schedule.collections == 7  # 14 lines in batches of 2
+    finally:
+        schedule.release()
+        gc.unfreeze()
+    assert gc.get_threshold() == thresholds
+    assert scheduled == replay(None)
 
 
 def test_cli(files: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
