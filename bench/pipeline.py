@@ -8,18 +8,25 @@ Runs its own single-node broker (deploy/kafka/kafka.sh) on free ports. Phases:
 2. bare loop: consume the pre-produced events and produce each to a sink topic (events/s);
 3. throughput: the worker consumes the same backlog (events/s from its first batch to done);
 4. latency: events stamped with the wall clock are produced at half the measured throughput
-   (or ``--latency-rate``) for ``--latency-seconds`` (by a producer lingering
-   ``--load-linger-ms``, librdkafka's default of 5 ms); latency = broker timestamp of the
-   recommendation − event ts (of live events; ``stale_recommendations`` counts those with an
-   older ts, which none should have). The load generator serialises its events beforehand, so its
-   own CPU time stays small (it shares the machine with the worker and the broker).
+   (or ``--latency-rate``) for ``--latency-warmup-seconds`` and then ``--latency-seconds``
+   (by a producer lingering ``--load-linger-ms``, librdkafka's default of 5 ms); latency =
+   broker timestamp of the recommendation − event ts, of the events created after the
+   warm-up (``stale_recommendations`` counts recommendations with a ts older than the phase,
+   which none should have). The load generator serialises its events beforehand, so its own
+   CPU time stays small (it shares the machine with the worker and the broker).
 
-Also printed: for the latency phase, the cores each process used on average
-(``latency_cpu_cores``: the worker, its engine, the broker and this script's load generator
-and consumer) and its engine calls (``latency_engine_calls``: how many, their mean size,
-their mean seconds in the engine and from hand-over to completion); for the throughput
-phase, the CPU microseconds per event of the worker process (faust, tables, publishing), its
-engine process and the broker, and what stayed idle of the machine's cores
+   The warm-up is there because a fresh broker is not in its steady state: its JIT compiler
+   threads used 0.29 cores in the first 10 s of this phase, 0.17 in the next 10 and 0.05 in
+   the 10 after that (2026-12-03, 4.6k events/s, on two cores); a production broker has long
+   compiled its paths.
+
+Also printed: for the latency phase after its warm-up, the cores each process used on
+average (``latency_cpu_cores``: the worker, its engine, the broker and, of the broker's, its
+JIT compiler threads ``broker_jit``, and this script's load generator and consumer) and its
+engine calls (``latency_engine_calls``: how many, their mean size, their mean seconds in the
+engine and from hand-over to completion); for the throughput phase, the CPU microseconds per
+event of the worker process (faust, tables, publishing), its engine process and the broker
+(``broker_jit`` of it), and what stayed idle of the machine's cores
 (``throughput_cpu_us_per_event``), and its engine calls and their mean size.
 
 Ends by printing one JSON line:
@@ -108,6 +115,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def jit_seconds(pid: int) -> float:
+    """CPU seconds of the JIT compiler threads (HotSpot's ``C1``/``C2 CompilerThread``) of
+    JVM process ``pid``: a broker compiles its hot paths for minutes after it starts and
+    again when the request mix changes, which a long-running broker has long done."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            if (task / "comm").read_text().startswith(("C1 ", "C2 ")):
+                fields = (task / "stat").read_text().rpartition(")")[2].split()
+                total += int(fields[11]) + int(fields[12])
+        except OSError:
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def machine_ticks() -> list[int]:
     """The machine's CPU ticks so far: user, nice, system, idle, iowait, irq, softirq, steal."""
     with open("/proc/stat") as f:
@@ -148,6 +170,7 @@ def worker_throughput(
     (:func:`_calls_between`) and how the machine's CPU time went (:func:`machine_shares`)."""
     wait_until(lambda: (worker.health() or {}).get("processed", 0) > 0, timeout, "first batch")
     cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    jit0 = jit_seconds(pids["broker"])
     m0 = worker.metrics()
     ticks = machine_ticks()
     t0, p0 = time.perf_counter(), (worker.health() or {}).get("processed", 0)
@@ -159,9 +182,9 @@ def worker_throughput(
         name: round((cpu_seconds(pid) - cpu0[name]) / (n - p0) * 1e6, 1)
         for name, pid in pids.items()
     }
-    cpu["idle"] = round(
-        max(0.0, (os.cpu_count() or 1) * elapsed / (n - p0) * 1e6 - sum(cpu.values())), 1
-    )
+    cpu["broker_jit"] = round((jit_seconds(pids["broker"]) - jit0) / (n - p0) * 1e6, 1)
+    processes = sum(v for k, v in cpu.items() if k != "broker_jit")  # the broker has it
+    cpu["idle"] = round(max(0.0, (os.cpu_count() or 1) * elapsed / (n - p0) * 1e6 - processes), 1)
     engine_calls: dict[str, Any] = {
         **_calls_between(m0, worker.metrics()),
         "machine": machine_shares(ticks, machine_ticks()),
@@ -172,13 +195,14 @@ def worker_throughput(
 _TS = 7_777_777_777_777  # a placeholder no event carries
 
 
-def live_templates(lines: list[bytes]) -> list[tuple[bytes, bytes, bytes]]:
-    """(key, head, tail) per event: ``head + ts + tail`` is the event with a fresh event id
-    and ``ts`` — serialised before the phase, so the load generator's own CPU time stays
-    small (it shares the machine with the worker and the broker)."""
+def live_templates(lines: list[bytes], n: int) -> list[tuple[bytes, bytes, bytes]]:
+    """(key, head, tail) of ``n`` events (``lines`` over again as often as needed, each with
+    a fresh event id): ``head + ts + tail`` is the event with ``ts`` — serialised before the
+    phase, so the load generator's own CPU time stays small (it shares the machine with the
+    worker and the broker)."""
     out = []
-    for i, line in enumerate(lines):
-        body = orjson.loads(line)
+    for i in range(n):
+        body = orjson.loads(lines[i % len(lines)])
         body["event_id"] = f"live-{i}"
         body["ts"] = _TS
         head, tail = orjson.dumps(body).split(str(_TS).encode())
@@ -186,12 +210,50 @@ def live_templates(lines: list[bytes]) -> list[tuple[bytes, bytes, bytes]]:
     return out
 
 
+class Window:
+    """What ``pids`` and the machine did between :meth:`open` and :meth:`close`: the cores
+    each process used on average, the broker's JIT compiler threads among them
+    (``broker_jit``), how the machine's CPU time went (``machine``: :func:`machine_shares`)
+    and the worker's engine calls (:func:`_calls_between`)."""
+
+    def __init__(self, worker: WorkerProcess, pids: dict[str, int]) -> None:
+        self.worker, self.pids = worker, pids
+        self.cores: dict[str, Any] = {}
+        self.calls: dict[str, Any] = {}
+        self.opened = self.closed = False
+
+    def _now(self) -> tuple[float, dict[str, float], list[int], dict[str, float]]:
+        cpu = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        cpu["broker_jit"] = jit_seconds(self.pids["broker"])
+        return time.perf_counter(), cpu, machine_ticks(), self.worker.metrics()
+
+    def open(self) -> None:
+        self.opened, self._start = True, self._now()
+
+    def close(self) -> None:
+        t1, cpu1, ticks1, m1 = self._now()
+        t0, cpu0, ticks0, m0 = self._start
+        self.cores = {name: round((cpu1[name] - cpu0[name]) / (t1 - t0), 2) for name in cpu1}
+        self.cores["machine"] = machine_shares(ticks0, ticks1)
+        self.calls = _calls_between(m0, m1)
+        self.closed = True
+
+
 def latency_phase(
-    settings: KafkaSettings, lines: list[bytes], rate: float, seconds: float, linger_ms: float
-) -> tuple[list[float], int]:
-    """Produce live-stamped events at ``rate``; latencies (ms) of the recommendations of
-    live events, and how many recommendations carried an older time (``stale``: a backlog
-    user's recommendation published during the phase; none is expected)."""
+    settings: KafkaSettings,
+    templates: list[tuple[bytes, bytes, bytes]],
+    rate: float,
+    *,
+    warmup_s: float,
+    window: Window,
+    linger_ms: float,
+) -> tuple[list[float], list[float], int]:
+    """Produce the live-stamped ``templates`` at ``rate``. The first ``warmup_s`` seconds
+    are a warm-up: ``window`` opens when they are over and closes when the last event is
+    produced. Returns the latencies (ms) of the recommendations of the events created in
+    the window, those of the events created in the warm-up, and how many recommendations
+    carried a time older than the phase (``stale``: a backlog user's recommendation
+    published during the phase; none is expected)."""
     consumer = Consumer(
         {
             **settings.client_config(),
@@ -202,15 +264,11 @@ def latency_phase(
     consumer.subscribe([settings.topic("recommendations")])
     consumer.poll(2.0)  # join the group before the load starts
     producer = Producer({**settings.client_config(), **PRODUCER_DEFAULTS, "linger.ms": linger_ms})
-    templates = live_templates(lines[: int(rate * seconds) + 1])
     topic = settings.topic("events")
-    stop = threading.Event()
 
     def load() -> None:
         start = time.perf_counter()
         for i, (key, head, tail) in enumerate(templates):
-            if stop.is_set() or time.perf_counter() - start > seconds:
-                break
             ts = b"%d" % (time.time_ns() // 1_000_000)
             producer.produce(topic, key=key, value=head + ts + tail)
             if i % 64 == 0:
@@ -221,12 +279,18 @@ def latency_phase(
         producer.flush(30)
 
     loader = threading.Thread(target=load)
+    phase_start_ms = time.time_ns() // 1_000_000
+    window_ms = phase_start_ms + warmup_s * 1000
     loader.start()
     latencies: list[float] = []
+    warm: list[float] = []
     stale = 0
-    phase_start_ms = time.time_ns() // 1_000_000
-    deadline = time.perf_counter() + seconds + 10
+    deadline = time.perf_counter() + len(templates) / rate + 10
     while time.perf_counter() < deadline:
+        if not window.opened and time.time_ns() // 1_000_000 >= window_ms:
+            window.open()
+        if window.opened and not window.closed and not loader.is_alive():
+            window.close()
         msg = consumer.poll(0.5)
         if msg is None or msg.error() is not None:
             continue
@@ -236,11 +300,12 @@ def latency_phase(
             if ts < phase_start_ms:
                 stale += 1
             else:
-                latencies.append(float(broker_ts - ts))
-    stop.set()
+                (latencies if ts >= window_ms else warm).append(float(broker_ts - ts))
     loader.join()
+    if not window.closed:  # the load outlasted the deadline: the machine fell far behind
+        window.close()
     consumer.close()
-    return latencies, stale
+    return latencies, warm, stale
 
 
 def _calls_between(m0: dict[str, float], m1: dict[str, float]) -> dict[str, float]:
@@ -274,22 +339,20 @@ def measured_latency(
     rate: float,
     seconds: float,
     *,
+    warmup_s: float,
+    worker: WorkerProcess,
     pids: dict[str, int],
     linger_ms: float,
-) -> tuple[list[float], int, dict[str, Any]]:
-    """:func:`latency_phase`, and the cores each of ``pids`` and this script (the load
-    generator and the latency consumer: ``bench``) used on average meanwhile, and how the
-    machine's CPU time went (``machine``: :func:`machine_shares`)."""
-    pids = {**pids, "bench": os.getpid()}
-    cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    t0, ticks = time.perf_counter(), machine_ticks()
-    lat, stale = latency_phase(settings, lines, rate, seconds, linger_ms)
-    elapsed = time.perf_counter() - t0
-    cores: dict[str, Any] = {
-        name: round((cpu_seconds(pid) - cpu0[name]) / elapsed, 2) for name, pid in pids.items()
-    }
-    cores["machine"] = machine_shares(ticks, machine_ticks())
-    return lat, stale, cores
+) -> tuple[list[float], list[float], int, Window]:
+    """:func:`latency_phase` for ``warmup_s`` + ``seconds`` of load, and the :class:`Window`
+    of its last ``seconds`` (``pids`` plus this script's load generator and latency consumer:
+    ``bench``)."""
+    templates = live_templates(lines, int(rate * (warmup_s + seconds)) + 1)
+    window = Window(worker, {**pids, "bench": os.getpid()})
+    lat, warm, stale = latency_phase(
+        settings, templates, rate, warmup_s=warmup_s, window=window, linger_ms=linger_ms
+    )
+    return lat, warm, stale, window
 
 
 def summary(
@@ -299,6 +362,7 @@ def summary(
     bare: float,
     rate: float,
     lat: list[float],
+    warm: list[float],
     stale: int,
     m: dict[str, float],
     cpu: dict[str, float],
@@ -307,6 +371,7 @@ def summary(
 ) -> dict[str, Any]:
     """The JSON line's fields."""
     arr = np.array(lat) if lat else np.array([float("nan")])
+    warm_arr = np.array(warm) if warm else np.array([float("nan")])
     result: dict[str, Any] = {
         "events_per_s": round(eps, 1),
         "bare_loop_events_per_s": round(bare, 1),
@@ -316,6 +381,9 @@ def summary(
         "latency_samples": len(lat),
         "stale_recommendations": stale,
         "latency_rate": round(rate, 1),
+        "latency_warmup_s": args.latency_warmup_seconds,
+        "warmup_p50_ms": round(float(np.percentile(warm_arr, 50)), 1),
+        "warmup_p99_ms": round(float(np.percentile(warm_arr, 99)), 1),
         "load_linger_ms": args.load_linger_ms,
         "items": args.items,
         "users": args.users,
@@ -343,6 +411,13 @@ def _args() -> argparse.Namespace:
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--latency-seconds", type=float, default=30.0)
     ap.add_argument(
+        "--latency-warmup-seconds",
+        type=float,
+        default=20.0,
+        help="seconds of load at the latency phase's rate before it measures (the broker "
+        "compiles for the new request mix, the backlog's last batches complete)",
+    )
+    ap.add_argument(
         "--latency-rate",
         type=float,
         default=None,
@@ -357,10 +432,13 @@ def _args() -> argparse.Namespace:
         "wait is part of the measured latency, and a shorter one sends the broker more, "
         "smaller requests",
     )
-    ap.add_argument("--quick", action="store_true", help="5k items, 2k users, 10 s latency")
+    ap.add_argument(
+        "--quick", action="store_true", help="5k items, 2k users, 10 s latency (5 s warm-up)"
+    )
     args = ap.parse_args()
     if args.quick:
         args.items, args.users, args.latency_seconds = 5000, 2000, 10.0
+        args.latency_warmup_seconds = min(args.latency_warmup_seconds, 5.0)
     return args
 
 
@@ -398,12 +476,13 @@ def main() -> None:
                 eps, cpu, calls = worker_throughput(worker, len(lines), 1800, pids)
                 rate = args.latency_rate or eps / 2
                 _log(f"worker: {eps:,.0f} events/s; latency at {rate:,.0f} events/s")
-                m0 = worker.metrics()
-                lat, stale, lat_cpu = measured_latency(
+                lat, warm, stale, window = measured_latency(
                     settings,
                     lines,
                     rate,
                     args.latency_seconds,
+                    warmup_s=args.latency_warmup_seconds,
+                    worker=worker,
                     pids=pids,
                     linger_ms=args.load_linger_ms,
                 )
@@ -422,14 +501,15 @@ def main() -> None:
         bare=bare,
         rate=rate,
         lat=lat,
+        warm=warm,
         stale=stale,
         m=m,
         cpu=cpu,
         calls=calls,
         events=len(lines),
     )
-    figures["latency_cpu_cores"] = lat_cpu
-    figures["latency_engine_calls"] = _calls_between(m0, m)
+    figures["latency_cpu_cores"] = window.cores
+    figures["latency_engine_calls"] = window.calls
     print(json.dumps(figures))
 
 
