@@ -62,9 +62,10 @@ def _covis(v: GroupViews, signals: Signals, n: int, ok: B, beta: float) -> tuple
     nbr, w = cv.neighbors(v.recent_row)
     has = np.flatnonzero(nbr >= 0)
     src_norm = np.power(np.maximum(cv.degree(v.recent_row), 1e-300), 1.0 - beta)
-    dst_norm = np.power(np.maximum(cv.deg[:n], 1e-300), beta)
+    # of the neighbours only (not of the catalog: per call); -1 slots are dropped below
+    dst_norm = np.power(np.maximum(cv.deg[:n][nbr], 1e-300), beta)
     # elementwise over (recent, neighbour), then the real neighbours in row-major order
-    contrib = (v.rho[:, None] * w / src_norm[:, None] / dst_norm[nbr]).reshape(-1)[has]
+    contrib = (v.rho[:, None] * w / src_norm[:, None] / dst_norm).reshape(-1)[has]
     pair = (v.recent_user[:, None] * n + nbr).reshape(-1)[has]
     keys, inv = unique_inverse(pair, (len(v.theta) * n) or 1)
     score = np.bincount(inv, weights=contrib, minlength=len(keys)).astype(np.float64)
