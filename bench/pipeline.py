@@ -15,10 +15,13 @@ Runs its own single-node broker (deploy/kafka/kafka.sh) on free ports. Phases:
    which none should have). The load generator serialises its events beforehand, so its own
    CPU time stays small (it shares the machine with the worker and the broker).
 
-   The warm-up is there because a fresh broker is not in its steady state: its JIT compiler
-   threads used 0.29 cores in the first 10 s of this phase, 0.17 in the next 10 and 0.05 in
-   the 10 after that (2026-12-03, 4.6k events/s, on two cores); a production broker has long
-   compiled its paths.
+   The warm-up is there because the phase starts from a transient, not a steady state: a
+   fresh broker's JIT compiler threads used 0.29 cores in the first 10 s of this phase, 0.17
+   in the next 10 and 0.05 in the 10 after that (2026-12-03, 4.6k events/s, on two cores; a
+   production broker has long compiled its paths), and the worker, just done with the
+   backlog, runs large calls until it has caught up (a per-call log on 2026-12-03 at 4.2k
+   events/s: calls of 900–2,000 events and 0.5–1.3 s latencies for the first 25 s, then
+   calls of ~100 events, p50 ~90 ms).
 
 Also printed: for the latency phase after its warm-up, the cores each process used on
 average (``latency_cpu_cores``: the worker, its engine, the broker and, of the broker's, its
@@ -413,9 +416,9 @@ def _args() -> argparse.Namespace:
     ap.add_argument(
         "--latency-warmup-seconds",
         type=float,
-        default=20.0,
+        default=30.0,
         help="seconds of load at the latency phase's rate before it measures (the broker "
-        "compiles for the new request mix, the backlog's last batches complete)",
+        "compiles for the new request mix, the worker catches up after the backlog)",
     )
     ap.add_argument(
         "--latency-rate",
