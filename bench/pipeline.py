@@ -27,7 +27,8 @@ Also printed: for the latency phase after its warm-up, the cores each process us
 average (``latency_cpu_cores``: the worker, its engine, the broker and, of the broker's, its
 JIT compiler threads ``broker_jit``, and this script's load generator and consumer) and its
 engine calls (``latency_engine_calls``: how many, their mean size, their mean seconds in the
-engine and from hand-over to completion); for the throughput phase, the CPU microseconds per
+engine and from hand-over to completion, and the seconds the worker and the engine spent
+collecting garbage meanwhile); for the throughput phase, the CPU microseconds per
 event of the worker process (faust, tables, publishing), its engine process and the broker
 (``broker_jit`` of it), and what stayed idle of the machine's cores
 (``throughput_cpu_us_per_event``), and its engine calls and their mean size.
@@ -311,12 +312,32 @@ def latency_phase(
     return latencies, warm, stale
 
 
-def _calls_between(m0: dict[str, float], m1: dict[str, float]) -> dict[str, float]:
-    """Engine calls completed between two metric reads: how many, their mean size and their
-    mean seconds in the engine and from hand-over to completion."""
+_GC_PAUSES = {
+    "worker": "interest_tracker_gc_pause_seconds_sum",
+    "engine": "interest_tracker_engine_gc_pause_seconds_sum",
+}
+
+
+def _gc_between(m0: dict[str, float], m1: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Seconds each process spent in garbage collections between two metric reads, by
+    generation (the worker's pause histograms)."""
+    return {
+        process: {
+            gen: round(m1.get(key, 0.0) - m0.get(key, 0.0), 3)
+            for gen in ("0", "1", "2")
+            if (key := f'{name}{{generation="{gen}"}}') in m1
+        }
+        for process, name in _GC_PAUSES.items()
+    }
+
+
+def _calls_between(m0: dict[str, float], m1: dict[str, float]) -> dict[str, Any]:
+    """Engine calls completed between two metric reads: how many, their mean size, their
+    mean seconds in the engine and from hand-over to completion, and the seconds the worker
+    and the engine spent collecting garbage meanwhile (``gc_s``, by generation)."""
     calls = m1["interest_tracker_batch_size_count"] - m0["interest_tracker_batch_size_count"]
     if not calls:
-        return {"calls": 0.0}
+        return {"calls": 0.0, "gc_s": _gc_between(m0, m1)}
     engine = 'interest_tracker_batch_stage_seconds_sum{stage="engine"}'
     return {
         "calls": calls,
@@ -333,6 +354,7 @@ def _calls_between(m0: dict[str, float], m1: dict[str, float]) -> dict[str, floa
             / calls,
             3,
         ),
+        "gc_s": _gc_between(m0, m1),
     }
 
 
