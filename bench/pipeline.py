@@ -306,6 +306,8 @@ def latency_phase(
             else:
                 (latencies if ts >= window_ms else warm).append(float(broker_ts - ts))
     loader.join()
+    if not window.opened:  # not reached: the deadline is past the warm-up
+        window.open()
     if not window.closed:  # the load outlasted the deadline: the machine fell far behind
         window.close()
     consumer.close()
@@ -438,9 +440,10 @@ def _args() -> argparse.Namespace:
     ap.add_argument(
         "--latency-warmup-seconds",
         type=float,
-        default=30.0,
+        default=None,
         help="seconds of load at the latency phase's rate before it measures (the broker "
-        "compiles for the new request mix, the worker catches up after the backlog)",
+        "compiles for the new request mix, the worker catches up after the backlog; "
+        "default 30, 5 with --quick)",
     )
     ap.add_argument(
         "--latency-rate",
@@ -463,7 +466,8 @@ def _args() -> argparse.Namespace:
     args = ap.parse_args()
     if args.quick:
         args.items, args.users, args.latency_seconds = 5000, 2000, 10.0
-        args.latency_warmup_seconds = min(args.latency_warmup_seconds, 5.0)
+    if args.latency_warmup_seconds is None:
+        args.latency_warmup_seconds = 5.0 if args.quick else 30.0
     return args
 
 
