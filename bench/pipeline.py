@@ -27,8 +27,9 @@ Also printed: for the latency phase after its warm-up, the cores each process us
 average (``latency_cpu_cores``: the worker, its engine, the broker and, of the broker's, its
 JIT compiler threads ``broker_jit``, and this script's load generator and consumer) and its
 engine calls (``latency_engine_calls``: how many, their mean size, their mean seconds in the
-engine and from hand-over to completion, and the seconds the worker and the engine spent
-collecting garbage meanwhile); for the throughput phase, the CPU microseconds per
+engine and from hand-over to completion, the seconds the worker and the engine spent
+collecting garbage meanwhile, and the engine's decoded-state cache hit ratio); for the
+throughput phase, the CPU microseconds per
 event of the worker process (faust, tables, publishing), its engine process and the broker
 (``broker_jit`` of it), and what stayed idle of the machine's cores
 (``throughput_cpu_us_per_event``), and its engine calls and their mean size.
@@ -335,8 +336,9 @@ def _gc_between(m0: dict[str, float], m1: dict[str, float]) -> dict[str, dict[st
 
 def _calls_between(m0: dict[str, float], m1: dict[str, float]) -> dict[str, Any]:
     """Engine calls completed between two metric reads: how many, their mean size, their
-    mean seconds in the engine and from hand-over to completion, and the seconds the worker
-    and the engine spent collecting garbage meanwhile (``gc_s``, by generation)."""
+    mean seconds in the engine and from hand-over to completion, the seconds the worker and
+    the engine spent collecting garbage meanwhile (``gc_s``, by generation) and the engine's
+    decoded-state cache hit ratio (:func:`_hit_ratio`)."""
     calls = m1["interest_tracker_batch_size_count"] - m0["interest_tracker_batch_size_count"]
     if not calls:
         return {"calls": 0.0, "gc_s": _gc_between(m0, m1)}
@@ -357,7 +359,18 @@ def _calls_between(m0: dict[str, float], m1: dict[str, float]) -> dict[str, Any]
             3,
         ),
         "gc_s": _gc_between(m0, m1),
+        "state_cache_hit_ratio": _hit_ratio(m0, m1),
     }
+
+
+def _hit_ratio(m0: dict[str, float], m1: dict[str, float]) -> float | None:
+    """The engine's decoded-state cache hits / (hits + misses) between two metric reads."""
+    hits, misses = (
+        m1.get(f"interest_tracker_state_cache_{k}_total", 0.0)
+        - m0.get(f"interest_tracker_state_cache_{k}_total", 0.0)
+        for k in ("hits", "misses")
+    )
+    return round(hits / (hits + misses), 3) if hits + misses else None
 
 
 def measured_latency(

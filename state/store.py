@@ -91,6 +91,11 @@ class CodecUserStore:
         self.hits = 0
         self.misses = 0
 
+    @property
+    def cached(self) -> int:
+        """Decoded states the cache holds."""
+        return len(self._cache)
+
     def get(self, user_id: str) -> UserState | None:
         """Decode the stored bytes (``StateCodecError`` names the user when they are bad)."""
         raw = self._data.get(user_id)

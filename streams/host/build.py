@@ -12,6 +12,7 @@ from streams.core.config import load_params
 from streams.core.engine import Engine
 from streams.host.calls import EngineCalls
 from streams.host.staging import StageProxy
+from streams.host.state_cache import StateCacheMetrics
 from streams.settings import Settings
 
 __all__ = ["build_calls"]
@@ -19,7 +20,8 @@ __all__ = ["build_calls"]
 
 def build_calls(settings: Settings, registry: CollectorRegistry) -> EngineCalls:
     """The encoder (its metrics on ``registry``; vectors cached in the state dir unless the
-    encoder settings name a cache dir), the engine over a staged user store, and its calls.
+    encoder settings name a cache dir), the engine over a staged user store (its
+    decoded-state cache's counters on ``registry``), and its calls.
 
     Signal deltas are applied when they come back from the ``signals`` topic, never locally,
     so every worker applies every worker's deltas exactly once. The item index of a large
@@ -40,6 +42,7 @@ def build_calls(settings: Settings, registry: CollectorRegistry) -> EngineCalls:
     params = dataclasses.replace(load_params(settings.engine_config), apply_signals_locally=False)
     proxy = StageProxy()
     users = CodecUserStore(proxy, cache_size=settings.state_cache_users)
+    StateCacheMetrics(users, registry)
     engine = Engine(params, encoder, users=users)
     engine.index_in_background(settings.index_background_build)
     return EngineCalls(engine, proxy)

@@ -79,13 +79,15 @@ def test_docker_compose_config_parses() -> None:
 
 def _exported() -> set[str]:
     """Every sample name the worker exports (its metrics, the encoder's, both processes'
-    garbage-collection pauses)."""
+    garbage-collection pauses, the decoded-state cache's counters)."""
     from prometheus_client import CollectorRegistry
 
     from encoders.metrics import EncoderMetrics
+    from state.store import CodecUserStore
     from streams.faust_app.worker import WORKER_GC_PAUSES
     from streams.gc_schedule import GcPauses
     from streams.host.process import ENGINE_GC_PAUSES
+    from streams.host.state_cache import StateCacheMetrics
     from streams.metrics import WorkerMetrics
 
     registry = CollectorRegistry()
@@ -93,6 +95,7 @@ def _exported() -> set[str]:
     EncoderMetrics(registry)
     GcPauses(registry, WORKER_GC_PAUSES, "worker process")
     GcPauses(registry, ENGINE_GC_PAUSES, "engine process")
+    StateCacheMetrics(CodecUserStore(), registry)
     names = set()
     for family in registry.collect():
         names.add(family.name)

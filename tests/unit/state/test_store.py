@@ -97,6 +97,8 @@ def test_the_cache_is_bounded() -> None:
     states = [UserState.new(f"u{i}", 2) for i in range(3)]
     for st in states:
         store.put(st)
+    assert store.cached == 2
     assert store.get("u0") is not states[0]  # the oldest put was dropped
     assert store.get("u1") is states[1]
     assert store.get("u2") is states[2]
+    assert store.cached == 0  # what get hands over leaves the cache

@@ -1,0 +1,33 @@
+"""The decoded-state cache's counters on a registry, as the worker exports them."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from state.store import CodecUserStore
+from state.user import UserState
+from streams.host.state_cache import StateCacheMetrics
+
+
+def _value(registry: CollectorRegistry, name: str) -> float | None:
+    return registry.get_sample_value(name)
+
+
+def test_hits_misses_and_held_states_follow_the_store() -> None:
+    registry = CollectorRegistry()
+    data: dict[str, bytes] = {}
+    store = CodecUserStore(data, cache_size=2)
+    StateCacheMetrics(store, registry)
+    assert _value(registry, "interest_tracker_state_cache_hits_total") == 0
+    assert _value(registry, "interest_tracker_state_cache_misses_total") == 0
+    for i in range(3):
+        store.put(UserState.new(f"u{i}", 2))
+    assert _value(registry, "interest_tracker_state_cache_states") == 2
+    store.get("u0")  # dropped from the cache: decoded
+    store.get("u1")  # cached: served
+    store.get("nobody")  # no stored state: neither
+    assert _value(registry, "interest_tracker_state_cache_hits_total") == 1
+    assert _value(registry, "interest_tracker_state_cache_misses_total") == 1
+    assert _value(registry, "interest_tracker_state_cache_states") == 1
+    text = generate_latest(registry).decode()
+    assert "# TYPE interest_tracker_state_cache_hits_total counter" in text
