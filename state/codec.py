@@ -99,73 +99,105 @@ def encode_user(state: UserState) -> bytes:
 
 
 class _Reader:
-    __slots__ = ("buf", "pos", "version")
+    """Reads ``buf[:end]`` from ``pos`` on; every read checks its bounds (``ValueError``).
 
-    def __init__(self, buf: bytes, version: int) -> None:
-        self.buf = memoryview(buf)
-        self.pos = 0
+    Offsets into the one buffer, not slices of it: a state is decoded at every batch that
+    touches a user whose decoded state is not cached, and a read is mostly call overhead.
+    """
+
+    __slots__ = ("buf", "end", "pos", "version")
+
+    def __init__(self, buf: bytes, end: int, pos: int, version: int) -> None:
+        self.buf = buf
+        self.end = end
+        self.pos = pos
         self.version = version
 
-    def take(self, n: int) -> memoryview:
-        if n < 0 or self.pos + n > len(self.buf):
+    def skip(self, n: int) -> int:
+        """Advance by ``n`` bytes; the offset they start at."""
+        pos = self.pos
+        if n < 0 or pos + n > self.end:
             raise ValueError("truncated")
-        view = self.buf[self.pos : self.pos + n]
-        self.pos += n
-        return view
+        self.pos = pos + n
+        return pos
 
-    def arr(self, dtype: str, count: int) -> npt.NDArray[Any]:
-        size = np.dtype(dtype).itemsize
-        return np.frombuffer(self.take(size * count), dtype=dtype).copy()
+    def u32(self) -> int:
+        return int(_U32.unpack_from(self.buf, self.skip(4))[0])
+
+    def floats(self, count: int) -> npt.NDArray[np.float64]:
+        """``count`` float64 as an array of its own."""
+        pos = self.skip(8 * count)
+        if count == 0:
+            return np.zeros(0, np.float64)
+        return np.frombuffer(self.buf, dtype="<f8", count=count, offset=pos).astype(np.float64)
+
+    def values(self, code: str, count: int) -> list[Any]:
+        """``count`` 8-byte values (``d``: float64, ``q``: int64) as a list."""
+        pos = self.skip(8 * count)
+        return list(struct.unpack_from(f"<{count}{code}", self.buf, pos))
 
     def strs(self) -> list[str]:
-        (n,) = _U32.unpack(self.take(4))
-        form = _U8.unpack(self.take(1))[0] if self.version >= 2 else 0
-        if form == 1:
-            (size,) = _U32.unpack(self.take(4))
-            out = str(self.take(size), "utf-8").split("\0") if n else []
-            if len(out) != n:
-                raise ValueError(f"{len(out)} strings where {n} were written")
-            return out
-        if form != 0:
-            raise ValueError(f"unknown string list form {form}")
-        lengths = self.arr("<u4", n)
-        blob = bytes(self.take(int(lengths.sum())))
-        ends = np.cumsum(lengths, dtype=np.int64).tolist()
-        starts = [0, *ends[:-1]] if ends else []
-        return [blob[a:b].decode("utf-8") for a, b in zip(starts, ends, strict=True)]
+        buf, pos = self.buf, self.pos
+        if self.version >= 2 and pos + _STRS_JOINED.size <= self.end and buf[pos + 4] == 1:
+            n, _, size = _STRS_JOINED.unpack_from(buf, pos)  # the common form, in one read
+            self.pos = pos + _STRS_JOINED.size
+        else:
+            n = self.u32()
+            form = buf[self.skip(1)] if self.version >= 2 else 0
+            if form == 0:
+                return self._strs_by_length(n)
+            if form != 1:
+                raise ValueError(f"unknown string list form {form}")
+            size = self.u32()
+        pos = self.skip(size)
+        out = buf[pos : pos + size].decode("utf-8").split("\0") if n else []
+        if len(out) != n:
+            raise ValueError(f"{len(out)} strings where {n} were written")
+        return out
+
+    def _strs_by_length(self, n: int) -> list[str]:
+        """Form 0: ``n`` byte lengths, then the strings."""
+        lengths = struct.unpack_from(f"<{n}I", self.buf, self.skip(4 * n))
+        pos = self.skip(sum(lengths))
+        out = []
+        for length in lengths:
+            out.append(self.buf[pos : pos + length].decode("utf-8"))
+            pos += length
+        return out
 
 
 def decode_user(data: bytes, key: str | None = None) -> UserState:
     """The state encoded by :func:`encode_user`; ``key`` names the user in errors."""
     user_id = key
+    data = bytes(data)
     try:
-        if len(data) < _HEAD.size + 4:
+        end = len(data) - 4
+        if end < _HEAD.size:
             raise ValueError(f"{len(data)} bytes is too short")
-        body, (crc,) = data[:-4], _U32.unpack(data[-4:])
-        magic, version, dim, t_ref, watermark, n_events = _HEAD.unpack_from(body)
+        (crc,) = _U32.unpack_from(data, end)
+        magic, version, dim, t_ref, watermark, n_events = _HEAD.unpack_from(data)
         if magic != _MAGIC:
             raise ValueError(f"bad magic {magic!r}")
         if version not in _VERSIONS:
             raise ValueError(f"unsupported codec version {version}")
-        r = _Reader(body, version)
-        r.pos = _HEAD.size
+        r = _Reader(data, end, _HEAD.size, version)
         (user_id,) = r.strs()
-        if zlib.crc32(body) != crc:
+        if zlib.crc32(memoryview(data)[:end]) != crc:
             raise ValueError("checksum mismatch (corrupt bytes)")
-        short, long = r.arr("<f8", dim), r.arr("<f8", dim)
-        (n_levels,) = _U32.unpack(r.take(4))
+        short, long = r.floats(dim), r.floats(dim)
+        n_levels = r.u32()
         categories: list[dict[str, list[float]]] = []
         for _ in range(n_levels):
             names = r.strs()
-            cs, cl = r.arr("<f8", len(names)).tolist(), r.arr("<f8", len(names)).tolist()
+            cs, cl = r.values("d", len(names)), r.values("d", len(names))
             categories.append({n: [a, b] for n, a, b in zip(names, cs, cl, strict=True)})
         recent = r.strs()
-        rts, rw = r.arr("<i8", len(recent)).tolist(), r.arr("<f8", len(recent)).tolist()
+        rts, rw = r.values("q", len(recent)), r.values("d", len(recent))
         consumed, disliked, event_ids, okeys = r.strs(), r.strs(), r.strs(), r.strs()
-        ovals = r.arr("<i8", len(okeys)).tolist()
-        ep, streak, start, last = _DRIFT.unpack(r.take(_DRIFT.size))
-        if r.pos != len(body):
-            raise ValueError(f"{len(body) - r.pos} trailing bytes")
+        ovals = r.values("q", len(okeys))
+        ep, streak, start, last = _DRIFT.unpack_from(data, r.skip(_DRIFT.size))
+        if r.pos != end:
+            raise ValueError(f"{end - r.pos} trailing bytes")
     except (struct.error, ValueError, UnicodeDecodeError, IndexError) as exc:
         raise StateCodecError(f"cannot decode user state: {exc}", user_id) from exc
     return UserState(

@@ -62,6 +62,27 @@ def test_every_flipped_byte_is_detected_with_the_user() -> None:
             decode_user(bytes(bad), key="fallback")
 
 
+def test_every_truncation_and_any_extra_byte_is_refused() -> None:
+    data = encode_user(_state())
+    for cut in range(len(data)):
+        with pytest.raises(StateCodecError):
+            decode_user(data[:cut], key="fallback")
+    with pytest.raises(StateCodecError):
+        decode_user(data + b"\0", key="fallback")
+
+
+def test_decoded_values_have_the_python_types_the_engine_uses() -> None:
+    got = decode_user(encode_user(_state()))
+    assert got.short.dtype == np.float64
+    assert got.short.flags.writeable  # its own array, not a view of the bytes
+    assert all(type(t) is int for t in got.recent_ts)
+    assert all(type(w) is float for w in got.recent_w)
+    assert all(
+        type(v) is float for level in got.categories for pair in level.values() for v in pair
+    )
+    assert all(type(o) is int for o in got.offsets.values())
+
+
 def test_error_names_the_user() -> None:
     data = bytearray(encode_user(_state()))
     data[-10] ^= 1
