@@ -37,7 +37,6 @@ __all__ = ["CODEC_VERSION", "decode_user", "encode_user"]
 
 CODEC_VERSION = 2
 _VERSIONS = (1, 2)
-_U8 = struct.Struct("<B")
 _MAGIC = b"ITUS"
 _HEAD = struct.Struct("<4sBIqqq")
 _DRIFT = struct.Struct("<Bqqq")
