@@ -174,27 +174,19 @@ def worker_throughput(
     microseconds per event of each of ``pids`` over that span; the engine calls made
     (:func:`_calls_between`) and how the machine's CPU time went (:func:`machine_shares`)."""
     wait_until(lambda: (worker.health() or {}).get("processed", 0) > 0, timeout, "first batch")
-    cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    jit0 = jit_seconds(pids["broker"])
-    m0 = worker.metrics()
-    ticks = machine_ticks()
-    t0, p0 = time.perf_counter(), (worker.health() or {}).get("processed", 0)
+    window = Window(worker, pids)
+    window.open()
+    p0 = (worker.health() or {}).get("processed", 0)
     wait_until(
         lambda: (worker.health() or {}).get("processed", 0) >= n, timeout, "backlog", step=0.2
     )
-    elapsed = time.perf_counter() - t0
-    cpu = {
-        name: round((cpu_seconds(pid) - cpu0[name]) / (n - p0) * 1e6, 1)
-        for name, pid in pids.items()
-    }
-    cpu["broker_jit"] = round((jit_seconds(pids["broker"]) - jit0) / (n - p0) * 1e6, 1)
+    window.close()
+    events = n - p0
+    cpu = {name: round(s / events * 1e6, 1) for name, s in window.cpu_s.items()}
     processes = sum(v for k, v in cpu.items() if k != "broker_jit")  # the broker has it
-    cpu["idle"] = round(max(0.0, (os.cpu_count() or 1) * elapsed / (n - p0) * 1e6 - processes), 1)
-    engine_calls: dict[str, Any] = {
-        **_calls_between(m0, worker.metrics()),
-        "machine": machine_shares(ticks, machine_ticks()),
-    }
-    return float(n - p0) / elapsed, cpu, engine_calls
+    idle = (os.cpu_count() or 1) * window.elapsed / events * 1e6 - processes
+    cpu["idle"] = round(max(0.0, idle), 1)
+    return events / window.elapsed, cpu, {**window.calls, "machine": window.cores["machine"]}
 
 
 _TS = 7_777_777_777_777  # a placeholder no event carries
@@ -216,8 +208,9 @@ def live_templates(lines: list[bytes], n: int) -> list[tuple[bytes, bytes, bytes
 
 
 class Window:
-    """What ``pids`` and the machine did between :meth:`open` and :meth:`close`: the cores
-    each process used on average, the broker's JIT compiler threads among them
+    """What ``pids`` and the machine did between :meth:`open` and :meth:`close` (both
+    phases): the seconds elapsed, the CPU seconds and the cores each process used on
+    average, the broker's JIT compiler threads among them
     (``broker_jit``), how the machine's CPU time went (``machine``: :func:`machine_shares`)
     and the worker's engine calls (:func:`_calls_between`)."""
 
@@ -225,6 +218,9 @@ class Window:
         self.worker, self.pids = worker, pids
         self.cores: dict[str, Any] = {}
         self.calls: dict[str, Any] = {}
+        self.elapsed = 0.0
+        self.cpu_s: dict[str, float] = {}
+        """CPU seconds of each process (and ``broker_jit``) in the window."""
         self.opened = self.closed = False
 
     def _now(self) -> tuple[float, dict[str, float], list[int], dict[str, float]]:
@@ -238,7 +234,9 @@ class Window:
     def close(self) -> None:
         t1, cpu1, ticks1, m1 = self._now()
         t0, cpu0, ticks0, m0 = self._start
-        self.cores = {name: round((cpu1[name] - cpu0[name]) / (t1 - t0), 2) for name in cpu1}
+        self.elapsed = t1 - t0
+        self.cpu_s = {name: cpu1[name] - cpu0[name] for name in cpu1}
+        self.cores = {name: round(v / self.elapsed, 2) for name, v in self.cpu_s.items()}
         self.cores["machine"] = machine_shares(ticks0, ticks1)
         self.calls = _calls_between(m0, m1)
         self.closed = True
