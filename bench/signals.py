@@ -61,7 +61,7 @@ def _calls(items: Path, encoder: TextEncoder) -> EngineCalls:
 
     params = dataclasses.replace(EngineParams(), apply_signals_locally=False)  # as the worker
     proxy = StageProxy()
-    engine = Engine(params, encoder, users=CodecUserStore(proxy, cache_size=10_000))
+    engine = Engine(params, encoder, users=CodecUserStore(proxy, cache_bytes=512 << 20))
     calls = EngineCalls(engine, proxy)
     catalog = list(read_messages(items))
     for i in range(0, len(catalog), 5000):

@@ -101,8 +101,11 @@ class Settings(KafkaSettings):
         "taken when idle (0: CPython's own schedule, which pauses the engine for 0.1-0.4 s "
         "every few seconds under load)",
     )
-    state_cache_users: int = Field(
-        10_000, ge=0, description="decoded user states kept between batches (0: decode always)"
+    state_cache_mb: float = Field(
+        512.0,
+        ge=0,
+        description="memory for the decoded user states kept between batches, in MiB "
+        "(estimated per state; 0: decode always)",
     )
     max_batch_attempts: int = Field(
         8, ge=1, description="publishing attempts before the worker stops without committing"

@@ -41,7 +41,7 @@ def build_calls(settings: Settings, registry: CollectorRegistry) -> EngineCalls:
     encoder = build_encoder(encoder_settings, registry)
     params = dataclasses.replace(load_params(settings.engine_config), apply_signals_locally=False)
     proxy = StageProxy()
-    users = CodecUserStore(proxy, cache_size=settings.state_cache_users)
+    users = CodecUserStore(proxy, cache_bytes=int(settings.state_cache_mb * 2**20))
     StateCacheMetrics(users, registry)
     engine = Engine(params, encoder, users=users)
     engine.index_in_background(settings.index_background_build)

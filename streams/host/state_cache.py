@@ -5,7 +5,8 @@ core stays free of prometheus); :class:`StateCacheMetrics` reports them on the e
 registry, which the engine process forwards to the worker's ``/metrics``. A miss is a state
 decoded from its stored bytes; a hit, one reused because the bytes are still those of the
 cached state; users without a stored state are neither. Operators size
-``IT_STATE_CACHE_USERS`` by the hit ratio.
+``IT_STATE_CACHE_MB`` by the hit ratio; ``..._bytes`` is the memory the cache holds (estimated
+per state, :func:`state.store.cached_bytes`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ PREFIX = "interest_tracker_state_cache"
 
 
 class StateCacheMetrics(Collector):
-    """``interest_tracker_state_cache_{hits,misses}_total`` and ``..._states`` of ``store``."""
+    """``interest_tracker_state_cache_{hits,misses}_total``, ``..._states`` and ``..._bytes``
+    of ``store``."""
 
     def __init__(self, store: CodecUserStore, registry: CollectorRegistry) -> None:
         self.store = store
@@ -47,4 +49,9 @@ class StateCacheMetrics(Collector):
             f"{PREFIX}_states",
             "decoded user states the cache holds",
             value=self.store.cached,
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_bytes",
+            "estimated memory of the decoded user states the cache holds",
+            value=self.store.cached_bytes,
         )

@@ -184,7 +184,8 @@ def test_worker_gives_the_same_results_as_replay(
         + rejected
         == lines
     )
-    for name in ("hits_total", "misses_total", "states"):  # forwarded by the engine process
+    # forwarded by the engine process
+    for name in ("hits_total", "misses_total", "states", "bytes"):
         assert f"interest_tracker_state_cache_{name}" in m
 
 

@@ -20,7 +20,7 @@ ITEMS = ENGINE_TEST_ITEMS[:6]  # the engine tests' catalog, without the knife
 
 def small_calls(
     registry: CollectorRegistry,
-    cache_users: int = 100,
+    cache_bytes: int = 4 << 20,
     writer: bytes = bytes(16),
     params: EngineParams | None = None,
 ) -> EngineCalls:
@@ -31,7 +31,7 @@ def small_calls(
     encoder = CachedEncoder(HashingEncoder(64), MemoryEmbeddingCache(10_000), metrics=metrics)
     proxy = StageProxy()
     engine = Engine(
-        params or EngineParams(), encoder, users=CodecUserStore(proxy, cache_size=cache_users)
+        params or EngineParams(), encoder, users=CodecUserStore(proxy, cache_bytes=cache_bytes)
     )
     calls = EngineCalls(engine, proxy, writer)
     calls.apply_items([msg(i) for i in ITEMS])

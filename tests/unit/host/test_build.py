@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from state.store import CodecUserStore
 from streams.host.build import build_calls
 from streams.settings import Settings
 
@@ -16,7 +17,7 @@ def test_the_worker_engine_rebuilds_its_index_as_the_settings_say(
     tmp_path: Path, background: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("IT_ENCODER_CACHE_DIR", raising=False)  # the state dir's, then
-    settings = Settings(state_dir=tmp_path, index_background_build=background)
+    settings = Settings(state_dir=tmp_path, index_background_build=background, state_cache_mb=1.5)
     registry = CollectorRegistry()
     calls = build_calls(settings, registry)
     engine = calls.engine
@@ -26,3 +27,5 @@ def test_the_worker_engine_rebuilds_its_index_as_the_settings_say(
     assert (tmp_path / "embeddings").exists()
     # the engine's decoded-state cache reports on the registry the engine forwards
     assert registry.get_sample_value("interest_tracker_state_cache_misses_total") == 0
+    assert isinstance(engine.users, CodecUserStore)
+    assert engine.users.cache_budget == 1.5 * 2**20

@@ -78,7 +78,7 @@ def test_redelivery_over_the_written_states_applies_nothing() -> None:
 def test_states_move_between_calls_only_as_the_bytes_sent() -> None:
     """A state the caller does not send is a new user (the engine keeps no hidden copy that
     outlives a rebalance or a restore)."""
-    calls = small_calls(CollectorRegistry(), cache_users=0)
+    calls = small_calls(CollectorRegistry(), cache_bytes=0)
     first = calls.process(clicks("u", ["run1"]), {}, now_ms=T0)
     second = calls.process(clicks("u", ["sock"], first_offset=1), {}, now_ms=T0)
     state = second.changes["u"]
