@@ -62,7 +62,7 @@ import numpy.typing as npt
 from state.catalog import Catalog
 from state.kernels import top_k_per_row
 
-__all__ = ["BuildInfo", "ItemIndex"]
+__all__ = ["BuildInfo", "ItemIndex", "row_products"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,30 @@ def _nearest(catalog: Catalog, q: F32, k: int, mask: B) -> tuple[I64, F32]:
     rows[:, : found.shape[1]] = np.where(hit, found, -1)
     scores[:, : found.shape[1]] = sims
     return rows, scores
+
+
+def row_products(queries: F32, matrix: F32, rows: I64) -> F32:
+    """``queries[i] · matrix[rows[i, j]]`` as float32 ``(q, k)``; ``-1`` rows give ``-inf``.
+
+    One faiss call (``fvec_inner_products_by_idx``) for every query and its own rows: no
+    gathered copy of the rows, no per-query Python step. The products are float32 sums,
+    like a NumPy ``matrix[rows] @ q`` (the two may differ in the last bits), and the same
+    numbers whatever the other queries or rows (each product is computed alone).
+    """
+    import faiss  # noqa: PLC0415
+
+    q = np.ascontiguousarray(queries, np.float32)
+    mat = np.ascontiguousarray(matrix, np.float32)
+    ids = np.ascontiguousarray(rows, np.int64)
+    out = np.empty(ids.shape, np.float32)
+    if ids.size:
+        if len(q) != len(ids) or q.shape[1] != mat.shape[1]:
+            raise ValueError(f"row_products: {q.shape} queries, {ids.shape} rows, {mat.shape}")
+        ptr = faiss.swig_ptr
+        faiss.fvec_inner_products_by_idx(  # type: ignore[attr-defined]  # SWIG, no stub
+            ptr(out), ptr(q), ptr(mat), ptr(ids), mat.shape[1], len(q), ids.shape[1]
+        )
+    return out
 
 
 def _set_threads(n: int) -> None:
@@ -238,7 +262,6 @@ class ItemIndex:
 
     def _ivf_search(self, q: F32, k: int, ok: B) -> tuple[I64, F32]:
         """The index's answer, without rows that changed or left since it was built."""
-        import faiss  # noqa: PLC0415
 
         cat = self.catalog
         _set_threads(self.threads)
@@ -247,13 +270,7 @@ class ItemIndex:
         valid = rows >= 0
         safe = np.where(valid, rows, 0)
         valid &= ok[safe] & (cat.row_version[safe] <= self._built_at)
-        mat = np.ascontiguousarray(cat.matrix(), np.float32)
-        exact = np.empty(safe.shape, np.float32)
-        if safe.size:
-            ptr = faiss.swig_ptr
-            faiss.fvec_inner_products_by_idx(  # type: ignore[attr-defined]  # SWIG, no stub
-                ptr(exact), ptr(q), ptr(mat), ptr(safe), cat.dim, len(q), safe.shape[1]
-            )
+        exact = row_products(q, cat.matrix(), safe)
         scores = np.where(valid, exact, np.float32(-np.inf))
         return top_k_per_row(np.where(valid, rows, -1), scores, k)
 

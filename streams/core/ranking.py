@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
 
 from state.catalog import Catalog
+from state.item_index import row_products
 from state.kernels import find_sorted, first_argmax, sorted_unique, top_within, unique_inverse
 from state.scoring import blend, level_mean
 from state.signals import Signals
@@ -101,10 +101,13 @@ class Semantic:
             out[hit] = self.sims[pos[hit]]
             todo = ~hit
         rest = np.flatnonzero(todo)
-        seg = np.searchsorted(user[rest], np.arange(len(self.theta) + 1)).tolist()
-        for u, (a, b) in enumerate(pairwise(seg)):
-            if b > a:
-                out[rest[a:b]] = self.matrix[row[rest[a:b]]] @ self.theta[u]
+        if len(rest):  # the others, each user's padded to one width: one call for all
+            u = user[rest]
+            seg = np.searchsorted(u, np.arange(len(self.theta) + 1))
+            at = np.arange(len(rest)) - seg[u]
+            rows = np.full((len(self.theta), int(np.diff(seg).max())), -1, np.int64)
+            rows[u, at] = row[rest]
+            out[rest] = row_products(self.theta, self.matrix, rows)[u, at]
         return out
 
 

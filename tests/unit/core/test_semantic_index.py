@@ -77,3 +77,7 @@ def test_indexed_similarities_equal_the_dense_ones() -> None:
     keys = np.sort(rng.choice(150, 40, replace=False))
     user, row = np.divmod(keys, 50)
     assert np.allclose(dense.at(user, row, keys), idx.at(user, row, keys), atol=1e-5)
+    # a user whose candidates are all semantic ones, another with none at all
+    keys = np.concatenate([idx.keys[idx.keys < 50], [100, 107, 149]])
+    user, row = np.divmod(keys, 50)
+    assert np.allclose(dense.at(user, row, keys), idx.at(user, row, keys), atol=1e-5)

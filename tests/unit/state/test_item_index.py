@@ -256,3 +256,22 @@ def test_a_catalog_that_shrinks_below_the_threshold_drops_a_running_build() -> N
     _grown(cat, 600, 20, "z")
     index.search(vecs[1000:1001], 5)  # above again: a first build, in line
     assert (index.approximate, index.building, index.builds) == (True, False, 2)
+
+
+def test_row_products_are_each_querys_own_rows_and_skip_the_padding() -> None:
+    rng = np.random.default_rng(3)
+    mat = rng.standard_normal((40, DIM)).astype(np.float32)
+    q = rng.standard_normal((3, DIM)).astype(np.float32)
+    rows = np.array([[5, 0, 39, -1], [7, -1, -1, -1], [-1, -1, -1, -1]], np.int64)
+    got = item_index.row_products(q, mat, rows)
+    assert got.dtype == np.float32
+    assert got.shape == (3, 4)
+    want = np.einsum("ij,ikj->ik", q.astype(np.float64), mat[np.maximum(rows, 0)].astype(float))
+    assert np.allclose(got[rows >= 0], want[rows >= 0], rtol=1e-5, atol=1e-5)
+    assert np.isneginf(got[rows < 0]).all()
+    # a product does not depend on the other queries or on the padding width
+    alone = item_index.row_products(q[1:2], mat, np.array([[7]], np.int64))
+    assert alone[0, 0] == got[1, 0]
+    assert item_index.row_products(q, mat, np.zeros((3, 0), np.int64)).shape == (3, 0)
+    with pytest.raises(ValueError, match="row_products"):
+        item_index.row_products(q[:2], mat, rows)
