@@ -32,7 +32,9 @@ collecting garbage meanwhile, and the engine's decoded-state cache hit ratio); f
 throughput phase, the CPU microseconds per
 event of the worker process (faust, tables, publishing), its engine process and the broker
 (``broker_jit`` of it), and what stayed idle of the machine's cores
-(``throughput_cpu_us_per_event``), and its engine calls and their mean size.
+(``throughput_cpu_us_per_event``), and its engine calls and their mean size; and the p99
+of each second of the latency window's events (``p99_ms_by_second``: a tail spread over the
+window, or a few slow seconds).
 
 Ends by printing one JSON line:
 ``{"events_per_s", "bare_loop_events_per_s", "ratio", "p50_ms", "p99_ms", ...}``.
@@ -250,11 +252,12 @@ def latency_phase(
     warmup_s: float,
     window: Window,
     linger_ms: float,
-) -> tuple[list[float], list[float], int]:
+) -> tuple[list[float], list[int], list[float], int]:
     """Produce the live-stamped ``templates`` at ``rate``. The first ``warmup_s`` seconds
     are a warm-up: ``window`` opens when they are over and closes when the last event is
     produced. Returns the latencies (ms) of the recommendations of the events created in
-    the window, those of the events created in the warm-up, and how many recommendations
+    the window, the second of the window each of those events was created in, the
+    latencies of the events created in the warm-up, and how many recommendations
     carried a time older than the phase (``stale``: a backlog user's recommendation
     published during the phase; none is expected)."""
     consumer = Consumer(
@@ -286,6 +289,7 @@ def latency_phase(
     window_ms = phase_start_ms + warmup_s * 1000
     loader.start()
     latencies: list[float] = []
+    second: list[int] = []
     warm: list[float] = []
     stale = 0
     deadline = time.perf_counter() + len(templates) / rate + 10
@@ -294,23 +298,27 @@ def latency_phase(
             window.open()
         if window.opened and not window.closed and not loader.is_alive():
             window.close()
-        msg = consumer.poll(0.5)
-        if msg is None or msg.error() is not None:
-            continue
-        ts = orjson.loads(msg.value() or b"{}").get("ts")
-        _, broker_ts = msg.timestamp()
-        if isinstance(ts, int) and broker_ts > 0:
-            if ts < phase_start_ms:
-                stale += 1
-            else:
-                (latencies if ts >= window_ms else warm).append(float(broker_ts - ts))
+        # in batches: this process shares the machine, and a poll per record cost it more
+        for msg in consumer.consume(1000, 0.1):
+            if msg.error() is not None:
+                continue
+            ts = orjson.loads(msg.value() or b"{}").get("ts")
+            _, broker_ts = msg.timestamp()
+            if isinstance(ts, int) and broker_ts > 0:
+                if ts < phase_start_ms:
+                    stale += 1
+                elif ts < window_ms:
+                    warm.append(float(broker_ts - ts))
+                else:
+                    latencies.append(float(broker_ts - ts))
+                    second.append(int((ts - window_ms) // 1000))
     loader.join()
     if not window.opened:  # not reached: the deadline is past the warm-up
         window.open()
     if not window.closed:  # the load outlasted the deadline: the machine fell far behind
         window.close()
     consumer.close()
-    return latencies, warm, stale
+    return latencies, second, warm, stale
 
 
 _GC_PAUSES = {
@@ -381,16 +389,28 @@ def measured_latency(
     worker: WorkerProcess,
     pids: dict[str, int],
     linger_ms: float,
-) -> tuple[list[float], list[float], int, Window]:
+) -> tuple[list[float], list[int], list[float], int, Window]:
     """:func:`latency_phase` for ``warmup_s`` + ``seconds`` of load, and the :class:`Window`
     of its last ``seconds`` (``pids`` plus this script's load generator and latency consumer:
     ``bench``)."""
     templates = live_templates(lines, int(rate * (warmup_s + seconds)) + 1)
     window = Window(worker, {**pids, "bench": os.getpid()})
-    lat, warm, stale = latency_phase(
+    lat, second, warm, stale = latency_phase(
         settings, templates, rate, warmup_s=warmup_s, window=window, linger_ms=linger_ms
     )
-    return lat, warm, stale, window
+    return lat, second, warm, stale, window
+
+
+def p99_by_second(lat: list[float], second: list[int]) -> list[int]:
+    """The p99 (ms) of the events created in each second of the measured window: whether
+    the tail is spread over the window or made by a few slow seconds (a stall)."""
+    if not lat:
+        return []
+    arr, sec = np.asarray(lat), np.asarray(second)
+    return [
+        round(float(np.percentile(arr[sec == s], 99))) if (sec == s).any() else -1
+        for s in range(int(sec.max()) + 1)
+    ]
 
 
 def summary(
@@ -516,7 +536,7 @@ def main() -> None:
                 eps, cpu, calls = worker_throughput(worker, len(lines), 1800, pids)
                 rate = args.latency_rate or eps / 2
                 _log(f"worker: {eps:,.0f} events/s; latency at {rate:,.0f} events/s")
-                lat, warm, stale, window = measured_latency(
+                lat, second, warm, stale, window = measured_latency(
                     settings,
                     lines,
                     rate,
@@ -550,6 +570,7 @@ def main() -> None:
     )
     figures["latency_cpu_cores"] = window.cores
     figures["latency_engine_calls"] = window.calls
+    figures["p99_ms_by_second"] = p99_by_second(lat, second)
     print(json.dumps(figures))
 
 
