@@ -7,6 +7,7 @@ from typing import Any
 
 import faust
 
+from streams.faust_app.state_store import store_url
 from streams.faust_app.transport import App
 from streams.settings import Settings
 
@@ -67,6 +68,7 @@ def build_faust(settings: Settings, *, partitions: int) -> FaustParts:
         key_type=bytes,  # bytes types select faust's raw serializer for the store and changelog
         value_type=bytes,
         partitions=partitions,
+        store=store_url("users"),  # RocksDB without its write-ahead log: the changelog is the log
         help="Per-user interest state (state.codec bytes), keyed by user id.",
     )
     return FaustParts(app=app, events=events, users=users)

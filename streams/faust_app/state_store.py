@@ -1,0 +1,57 @@
+"""The users table's RocksDB store, written without RocksDB's write-ahead log.
+
+The table's changelog topic is what makes a state durable: the worker writes a batch's states
+to the local store only after the broker acknowledged them in the changelog
+(:mod:`streams.faust_app.runtime`), and a partition's store is restored from the changelog
+from the offset it recorded as persisted. RocksDB's own log would make the same writes
+durable a second time. Without it, a process that dies loses the writes still in RocksDB's
+memory (the memtables), states and persisted offsets alike; what it kept on disk is a prefix
+of its writes (memtables are flushed in order, and a batch's persisted offset is written
+after its states), so the restart reads the changelog on from an older offset and rewrites
+the lost states. A clean close flushes the memtables (RocksDB's default with the log off).
+Kafka Streams keeps its RocksDB stores without the log for the same reason.
+
+Measured on the 2-core VM (2026-12-04, ``rocksdict`` puts of 7 KB states, 20,000 keys, the
+write buffer faust sets): 22–34 µs of process CPU per put with the log, 7–9 µs without. The
+worker writes one such state per touched user per batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust.stores
+import rocksdict
+from faust.stores import rocksdb as faust_rocksdb
+
+__all__ = ["SCHEME", "ChangelogBackedStore", "store_url", "without_wal"]
+
+SCHEME = "rocksdb-changelogged"
+
+
+def without_wal(db: rocksdict.Rdict) -> rocksdict.Rdict:
+    """``db`` with its puts, deletes and batches written without the write-ahead log."""
+    options = rocksdict.WriteOptions()
+    options.disable_wal = True  # type: ignore[method-assign,assignment]  # a property; the stub says method
+    db.set_write_options(options)
+    return db
+
+
+class ChangelogBackedStore(faust_rocksdb.Store):
+    """faust's RocksDB store (rocksdict driver) with every partition's database opened
+    without the write-ahead log."""
+
+    def _open_for_partition(self, partition: int) -> Any:
+        db = super()._open_for_partition(partition)
+        if not self.use_rocksdict:  # pragma: no cover - the pinned stack uses rocksdict
+            raise RuntimeError("the users table needs faust's rocksdict driver")
+        return without_wal(db)
+
+
+def store_url(table: str) -> str:
+    """The store URL of :class:`ChangelogBackedStore` for ``table`` (registered with faust on
+    first use). The path names the table's directory, as faust's own ``rocksdb:<table>``
+    does, so a state directory written before keeps its place; a URL with an empty path
+    would be false and faust would take the app's store instead."""
+    faust.stores.STORES.aliases.setdefault(SCHEME, f"{__name__}:ChangelogBackedStore")
+    return f"{SCHEME}:{table}"
