@@ -63,6 +63,7 @@ bench: install ## Benchmarks, short runs (each prints one JSON line of figures)
 	$(PY) bench/item_index.py
 	$(PY) bench/signals.py --items 5000 --users 2000 --events-per-user 10 --limit 10000
 	$(PY) bench/candidates.py --items 5000 --users 2000 --events-per-user 10
+	$(PY) bench/state_store.py --puts 10000 --rounds 2
 
 bench-full: install ## Benchmarks at full size (a 100k-item catalog: long on a CPU)
 	bash deploy/kafka/kafka.sh fetch
@@ -72,6 +73,7 @@ bench-full: install ## Benchmarks at full size (a 100k-item catalog: long on a C
 	$(PY) bench/item_index.py --items 100000 --users 20000
 	$(PY) bench/signals.py --limit 170000
 	$(PY) bench/candidates.py
+	$(PY) bench/state_store.py
 
 clean: ## Remove the venv and caches (not the Kafka jar cache)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
