@@ -401,14 +401,15 @@ def measured_latency(
     return lat, second, warm, stale, window
 
 
-def p99_by_second(lat: list[float], second: list[int]) -> list[int]:
+def p99_by_second(lat: list[float], second: list[int]) -> list[int | None]:
     """The p99 (ms) of the events created in each second of the measured window: whether
-    the tail is spread over the window or made by a few slow seconds (a stall)."""
+    the tail is spread over the window or made by a few slow seconds (a stall); ``None``:
+    a second without any (the last one is partial)."""
     if not lat:
         return []
     arr, sec = np.asarray(lat), np.asarray(second)
     return [
-        round(float(np.percentile(arr[sec == s], 99))) if (sec == s).any() else -1
+        round(float(np.percentile(arr[sec == s], 99))) if (sec == s).any() else None
         for s in range(int(sec.max()) + 1)
     ]
 

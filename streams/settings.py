@@ -6,12 +6,13 @@ dataclasses the core takes.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_TOPICS_SPEC", "KafkaSettings", "Settings"]
+__all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_TOPICS_SPEC", "RENAMED", "KafkaSettings", "Settings"]
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_TOPICS_SPEC = Path(__file__).resolve().parents[1] / "deploy" / "topics.json"
@@ -47,6 +48,13 @@ class KafkaSettings(BaseSettings):
         if self.sasl_password is not None:
             conf["sasl.password"] = self.sasl_password.get_secret_value()
         return conf
+
+
+RENAMED = {
+    "IT_STATE_CACHE_USERS": "IT_STATE_CACHE_MB (a memory budget in MiB; 0 turns the cache off)"
+}
+"""Variables that no longer exist, and what replaced them: set, they stop the start instead
+of being ignored (the environment is otherwise free to hold other ``IT_`` variables)."""
 
 
 class Settings(KafkaSettings):
@@ -110,3 +118,10 @@ class Settings(KafkaSettings):
     max_batch_attempts: int = Field(
         8, ge=1, description="publishing attempts before the worker stops without committing"
     )
+
+    @model_validator(mode="after")
+    def _no_renamed_variables(self) -> Settings:
+        for name, now in RENAMED.items():
+            if name in os.environ:
+                raise ValueError(f"{name} was replaced by {now}")
+        return self
