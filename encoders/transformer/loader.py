@@ -153,7 +153,7 @@ def load_transformer_encoder(
     max_batch_size: int | None = None,
     token_budget: int | None = None,
     fallback_to_cpu: bool = True,
-    prefetch: bool | None = None,
+    prefetch: bool = False,
     metrics: EncoderMetrics | None = None,
 ) -> TransformerEncoder:
     """The encoder for ``model_path`` on the resolved device (see ``load_parts``)."""

@@ -2,16 +2,23 @@
 
 Tokenizing once per call (not per batch) gives the lengths that batching sorts and chunks by;
 padding happens per chunk, to the chunk's longest text only.
+
+Texts go straight to the Rust tokenizer behind the Hugging Face one (a copy, truncating the
+same way; ``encode_batch_fast``: no character offsets), in parallel on every core and without
+``transformers``' per-text Python dicts: the same ids, 1.6x the texts/s on 2 cores, and what
+bounds encoding on a GPU (``bench/encoder.py``).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
+from tokenizers import Tokenizer as RustTokenizer
 from tokenizers import normalizers
 from transformers import PreTrainedTokenizerBase
 
@@ -61,6 +68,7 @@ class Tokenizer:
         if lowercase:
             _add_lowercase(tokenizer)
         self._tokenizer = tokenizer
+        self._backend = _truncating_copy(tokenizer, max_length)
         self._max_length = max_length
         self._prompt = prompt
         self._pad_id = int(tokenizer.pad_token_id)
@@ -76,17 +84,7 @@ class Tokenizer:
         if not texts:
             return []
         batch = [self._prompt + t for t in texts] if self._prompt else list(texts)
-        encoded = self._tokenizer(
-            batch,
-            add_special_tokens=True,
-            truncation=True,
-            max_length=self._max_length,
-            padding=False,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-        )
-        ids: list[list[int]] = encoded["input_ids"]
-        return ids
+        return [e.ids for e in self._backend.encode_batch_fast(batch, add_special_tokens=True)]
 
     def pad(self, ids: Sequence[Sequence[int]]) -> TokenBatch:
         """One right-padded batch of ``ids`` (at least one sequence)."""
@@ -95,10 +93,21 @@ class Tokenizer:
         mask = (np.arange(longest)[None, :] < lengths[:, None]).astype(np.int64)
         input_ids = np.full((len(ids), longest), self._pad_id, dtype=np.int64)
         input_ids[mask.astype(bool)] = np.fromiter(
-            (t for x in ids for t in x), dtype=np.int64, count=int(lengths.sum())
+            itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum())
         )
         types = np.zeros_like(input_ids) if self._with_types else None
         return TokenBatch(input_ids=input_ids, attention_mask=mask, token_type_ids=types)
+
+
+def _truncating_copy(tokenizer: PreTrainedTokenizerBase, max_length: int) -> RustTokenizer:
+    """A copy of the Rust tokenizer that truncates as ``tokenizer(..., truncation=True,
+    max_length=...)`` does (special tokens counted) and never pads."""
+    backend = RustTokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    backend.enable_truncation(
+        max_length, strategy="longest_first", direction=tokenizer.truncation_side
+    )
+    backend.no_padding()
+    return backend
 
 
 def _add_lowercase(tokenizer: PreTrainedTokenizerBase) -> None:

@@ -1,0 +1,77 @@
+"""``Tokenizer``: the Rust fast path gives exactly the ids of the Hugging Face call."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from encoders.transformer import packaged_model_dir
+from encoders.transformer.tokens import Tokenizer
+
+
+@functools.cache
+def hf_tokenizer() -> PreTrainedTokenizerBase:
+    return AutoTokenizer.from_pretrained(str(packaged_model_dir()), local_files_only=True)
+
+
+def hf_ids(texts: list[str], max_length: int, prompt: str = "") -> list[list[int]]:
+    """The reference: the Hugging Face tokenizer's own call, as sentence-transformers makes it."""
+    encoded = hf_tokenizer()(
+        [prompt + t for t in texts],
+        add_special_tokens=True,
+        truncation=True,
+        max_length=max_length,
+        padding=False,
+    )
+    ids: list[list[int]] = encoded["input_ids"]
+    return ids
+
+
+TEXTS = [
+    "",
+    " ",
+    "Trail running shoes, waterproof — size 42",
+    "ÜBER straße naïve café 東京 😀 emoji \t tabs\nnewlines",
+    "word " * 400,
+    "a" * 3000,
+    "[CLS] [SEP] [PAD] [MASK] special tokens in text",
+]
+
+
+@pytest.mark.parametrize("max_length", [2, 8, 128, 256])
+@pytest.mark.parametrize("prompt", ["", "query: "])
+def test_ids_match_the_hugging_face_call(max_length: int, prompt: str) -> None:
+    tokenizer = Tokenizer(hf_tokenizer(), max_length=max_length, prompt=prompt)
+    ours = tokenizer.encode(TEXTS)
+    assert ours == hf_ids(TEXTS, max_length, prompt)
+    assert max(len(x) for x in ours) <= max_length
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=300), min_size=1, max_size=8), st.integers(2, 64))
+def test_ids_match_on_any_text(texts: list[str], max_length: int) -> None:
+    tokenizer = Tokenizer(hf_tokenizer(), max_length=max_length)
+    assert tokenizer.encode(texts) == hf_ids(texts, max_length)
+
+
+def test_no_texts_gives_no_ids() -> None:
+    assert Tokenizer(hf_tokenizer(), max_length=16).encode([]) == []
+
+
+def test_pad_right_pads_to_the_longest() -> None:
+    tokenizer = Tokenizer(hf_tokenizer(), max_length=16)
+    batch = tokenizer.pad([[101, 7, 102], [101, 102], [101, 5, 6, 7, 102]])
+    pad = hf_tokenizer().pad_token_id
+    np.testing.assert_array_equal(
+        batch.input_ids,
+        [[101, 7, 102, pad, pad], [101, 102, pad, pad, pad], [101, 5, 6, 7, 102]],
+    )
+    np.testing.assert_array_equal(batch.attention_mask, [[1, 1, 1, 0, 0], [1, 1, 0, 0, 0], [1] * 5])
+    assert batch.token_type_ids is not None
+    assert not batch.token_type_ids.any()
+    assert batch.padded_tokens == 15
