@@ -226,7 +226,14 @@ class HFCallTokenizer(Tokenizer):
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         hf = self._tokenizer
-        encoded = hf(list(texts), truncation=True, max_length=self.max_length, padding=False)
+        encoded = hf(
+            list(texts),
+            truncation=True,
+            max_length=self.max_length,
+            padding=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
         ids: list[list[int]] = encoded["input_ids"]
         return ids
 
@@ -238,7 +245,8 @@ def bench_gpu_end_to_end(
     texts = make_texts(n, seed=2, words=(80, 110))  # about 128 tokens each
     tokenizer = AutoTokenizer.from_pretrained(str(packaged_model_dir()), local_files_only=True)
     tokenizer(texts[:256], truncation=True, max_length=128)
-    hf_tps = n / timed(lambda: tokenizer(texts, truncation=True, max_length=128), no_sync)
+    hf_128 = HFCallTokenizer(tokenizer, max_length=128)
+    hf_tps = n / timed(lambda: hf_128.encode(texts), no_sync)
     ours = Tokenizer(tokenizer, max_length=128)
     ours.encode(texts[:256])
     tok_tps = n / timed(lambda: ours.encode(texts), no_sync)

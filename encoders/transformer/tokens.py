@@ -12,6 +12,7 @@ bounds encoding on a GPU (``bench/encoder.py``).
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -25,6 +26,8 @@ from transformers import PreTrainedTokenizerBase
 from encoders.errors import ModelLoadError
 
 __all__ = ["TokenBatch", "Tokenizer"]
+
+logger = logging.getLogger(__name__)
 
 Ids = npt.NDArray[np.int64]
 
@@ -84,7 +87,19 @@ class Tokenizer:
         if not texts:
             return []
         batch = [self._prompt + t for t in texts] if self._prompt else list(texts)
-        return [e.ids for e in self._backend.encode_batch_fast(batch, add_special_tokens=True)]
+        if self._backend is not None:
+            encoded = self._backend.encode_batch_fast(batch, add_special_tokens=True)
+            return [e.ids for e in encoded]
+        ids: list[list[int]] = self._tokenizer(
+            batch,
+            add_special_tokens=True,
+            truncation=True,
+            max_length=self._max_length,
+            padding=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )["input_ids"]
+        return ids
 
     def pad(self, ids: Sequence[Sequence[int]]) -> TokenBatch:
         """One right-padded batch of ``ids`` (at least one sequence)."""
@@ -99,14 +114,23 @@ class Tokenizer:
         return TokenBatch(input_ids=input_ids, attention_mask=mask, token_type_ids=types)
 
 
-def _truncating_copy(tokenizer: PreTrainedTokenizerBase, max_length: int) -> RustTokenizer:
-    """A copy of the Rust tokenizer that truncates as ``tokenizer(..., truncation=True,
-    max_length=...)`` does (special tokens counted) and never pads."""
-    backend = RustTokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+def _truncating_copy(tokenizer: PreTrainedTokenizerBase, max_length: int) -> RustTokenizer | None:
+    """A copy of the Rust tokenizer that encodes as ``tokenizer(..., truncation=True,
+    max_length=...)`` does: it truncates the same way (special tokens counted), never pads,
+    and splits special-token text when ``tokenizer.split_special_tokens`` is set (as read now:
+    the Hugging Face call applies it at each call). ``None`` when the tokenizer cannot be
+    copied (a component written in Python, such as RoFormer's Jieba pre-tokenizer, is not
+    serialisable): the Hugging Face call is used then."""
+    try:
+        backend = RustTokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    except Exception as exc:  # tokenizers raises a bare Exception for custom components
+        logger.info("tokenizing through the Hugging Face call: cannot copy the tokenizer (%s)", exc)
+        return None
     backend.enable_truncation(
         max_length, strategy="longest_first", direction=tokenizer.truncation_side
     )
     backend.no_padding()
+    backend.encode_special_tokens = bool(getattr(tokenizer, "split_special_tokens", False))
     return backend
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tokenizers.pre_tokenizers import PreTokenizer
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from encoders.transformer import packaged_model_dir
@@ -57,6 +59,31 @@ def test_ids_match_the_hugging_face_call(max_length: int, prompt: str) -> None:
 def test_ids_match_on_any_text(texts: list[str], max_length: int) -> None:
     tokenizer = Tokenizer(hf_tokenizer(), max_length=max_length)
     assert tokenizer.encode(texts) == hf_ids(texts, max_length)
+
+
+def test_split_special_tokens_is_followed() -> None:
+    texts = ["[SEP] red shoes [MASK]", "[CLS] hi [SEP] there"]
+    split = AutoTokenizer.from_pretrained(
+        str(packaged_model_dir()), local_files_only=True, split_special_tokens=True
+    )
+    ours = Tokenizer(split, max_length=32).encode(texts)
+    reference = split(texts, truncation=True, max_length=32)["input_ids"]
+    assert ours == reference
+    assert ours != Tokenizer(hf_tokenizer(), max_length=32).encode(texts)  # the flag matters
+
+
+def test_a_tokenizer_that_cannot_be_copied_uses_the_hugging_face_call() -> None:
+    class Whole:
+        def pre_tokenize(self, pretok: Any) -> None:
+            pretok.split(lambda _i, s: [s])
+
+    custom = AutoTokenizer.from_pretrained(str(packaged_model_dir()), local_files_only=True)
+    custom.backend_tokenizer.pre_tokenizer = PreTokenizer.custom(Whole())
+    with pytest.raises(Exception, match="cannot be serialized"):
+        custom.backend_tokenizer.to_str()
+    texts = ["hello world", "x" * 50, ""]
+    reference = custom(texts, truncation=True, max_length=8)["input_ids"]
+    assert Tokenizer(custom, max_length=8).encode(texts) == reference
 
 
 def test_no_texts_gives_no_ids() -> None:
