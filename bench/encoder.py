@@ -220,24 +220,6 @@ def bench_gpu(quick: bool, device: torch.device, smoke: bool) -> Stats:
     return stats | bench_gpu_end_to_end(quick, device, smoke, sync, best_forward)
 
 
-class HFCallTokenizer(Tokenizer):
-    """Our tokenizer as it was up to 2026-12-04: through ``transformers``' own call (its Python
-    per-text dicts), for the side-by-side end-to-end rows."""
-
-    def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        hf = self._tokenizer
-        encoded = hf(
-            list(texts),
-            truncation=True,
-            max_length=self.max_length,
-            padding=False,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-        )
-        ids: list[list[int]] = encoded["input_ids"]
-        return ids
-
-
 def bench_gpu_end_to_end(
     quick: bool, device: torch.device, smoke: bool, sync: Callable[[], None], forward_tps: float
 ) -> Stats:
@@ -245,7 +227,7 @@ def bench_gpu_end_to_end(
     texts = make_texts(n, seed=2, words=(80, 110))  # about 128 tokens each
     tokenizer = AutoTokenizer.from_pretrained(str(packaged_model_dir()), local_files_only=True)
     tokenizer(texts[:256], truncation=True, max_length=128)
-    hf_128 = HFCallTokenizer(tokenizer, max_length=128)
+    hf_128 = Tokenizer(tokenizer, max_length=128, direct=False)  # the old path
     hf_tps = n / timed(lambda: hf_128.encode(texts), no_sync)
     ours = Tokenizer(tokenizer, max_length=128)
     ours.encode(texts[:256])
@@ -259,7 +241,7 @@ def bench_gpu_end_to_end(
     log(f"tokenizer ({os.cpu_count()} cores): ours {tok_tps:.0f}, HF call {hf_tps:.0f} texts/s")
     batch = 16 if smoke else 1024
     parts = load_parts(device=device.type, dtype="float16")
-    hf_call = HFCallTokenizer(tokenizer, max_length=parts.tokenizer.max_length)
+    hf_call = Tokenizer(tokenizer, max_length=parts.tokenizer.max_length, direct=False)
     best = 0.0
     for label, tok in (("", parts.tokenizer), ("_hf_call_tokenizer", hf_call)):
         for prefetch in (False, True):

@@ -51,7 +51,9 @@ class Tokenizer:
     """A fast Hugging Face tokenizer configured the way sentence-transformers would.
 
     ``max_length`` counts special tokens; ``prompt`` is prepended to every text;
-    ``lowercase`` adds a ``Lowercase`` normalizer if the tokenizer lacks one.
+    ``lowercase`` adds a ``Lowercase`` normalizer if the tokenizer lacks one. ``direct``
+    (default) encodes through a copy of the Rust tokenizer; ``False`` through the Hugging Face
+    call, the path a tokenizer that cannot be copied takes anyway (same ids, slower).
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class Tokenizer:
         max_length: int,
         prompt: str = "",
         lowercase: bool = False,
+        direct: bool = True,
     ) -> None:
         if not tokenizer.is_fast:
             raise ModelLoadError(f"{type(tokenizer).__name__} is not a fast tokenizer")
@@ -71,7 +74,7 @@ class Tokenizer:
         if lowercase:
             _add_lowercase(tokenizer)
         self._tokenizer = tokenizer
-        self._backend = _truncating_copy(tokenizer, max_length)
+        self._backend = _truncating_copy(tokenizer, max_length) if direct else None
         self._max_length = max_length
         self._prompt = prompt
         self._pad_id = int(tokenizer.pad_token_id)

@@ -51,6 +51,8 @@ def test_ids_match_the_hugging_face_call(max_length: int, prompt: str) -> None:
     tokenizer = Tokenizer(hf_tokenizer(), max_length=max_length, prompt=prompt)
     ours = tokenizer.encode(TEXTS)
     assert ours == hf_ids(TEXTS, max_length, prompt)
+    through_hf = Tokenizer(hf_tokenizer(), max_length=max_length, prompt=prompt, direct=False)
+    assert through_hf.encode(TEXTS) == ours
     assert max(len(x) for x in ours) <= max_length
 
 
