@@ -88,6 +88,12 @@ class Settings(KafkaSettings):
     consumer_fetch_min_bytes: int = Field(
         65536, ge=1, description="bytes a fetch of the worker waits for, up to the wait above"
     )
+    consumer_max_poll_interval_s: float = Field(
+        1000.0,
+        gt=0,
+        description="longest gap between the worker consumer's polls before it leaves the "
+        "group, its partitions going to the others (faust's broker_max_poll_interval)",
+    )
     engine_process: bool = Field(
         True, description="run the engine in a child process (false: in a thread of the worker)"
     )

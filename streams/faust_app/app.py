@@ -54,6 +54,7 @@ def build_faust(settings: Settings, *, partitions: int) -> FaustParts:
         producer_compression_type="lz4",
         broker_commit_every=settings.batch_max_events,
         broker_commit_interval=1.0,
+        broker_max_poll_interval=settings.consumer_max_poll_interval_s,
         broker_max_poll_records=settings.batch_max_events,
         stream_buffer_maxsize=max(4096, 4 * settings.batch_max_events),
         stream_ack_exceptions=False,

@@ -165,6 +165,7 @@ def build_worker(
     )
     readers = _Readers(settings, rt, collections)
     app = parts.app
+    app.events_ready = rt.ready  # the consumer holds the event records until then
     event_topics = {settings.topic(t) for t in EVENT_TOPICS}
     checkpoints = readers.checkpoints
 

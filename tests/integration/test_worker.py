@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -363,6 +364,63 @@ def test_restart_after_sigterm_and_sigkill_loses_nothing_and_applies_nothing_twi
     assert got == want
     # the global signals too: no batch's increments counted twice, none lost
     _assert_same_signals(_published_signals(kafka_topics), want_signals)
+
+
+def _engine_pid(worker: WorkerProcess) -> int | None:
+    """The worker's engine process (its multiprocessing child that is not the tracker)."""
+    assert worker.proc is not None
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == worker.proc.pid and b"spawn_main" in cmd and b"resource_tracker" not in cmd:
+            return int(stat.parent.name)
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_start_up_longer_than_the_max_poll_interval_still_processes_every_event(
+    kafka_topics: KafkaSettings, tmp_path: Path
+) -> None:
+    """A backlog waits while the worker loads its catalog (here the engine is stopped for
+    three max poll intervals meanwhile): the worker keeps its place in the group and
+    processes every event once ready. faust's stream buffer fills up during the start-up;
+    a consumer that blocks delivering into it stops polling, leaves the group and, with
+    aiokafka 0.14.0 and faust 0.15.3, never joins again (the worker then sat "ok" and idle
+    for good)."""
+    data = tmp_path / "data"
+    generate_dataset(GeneratorParams(users=150, items=300, seed=5), data)
+    produce_files(kafka_topics, data / "items.jsonl", data / "events.jsonl", progress=False)
+    total = _lines(data / "events.jsonl")
+    assert total > 4096 + 2000  # more than faust's stream buffer holds, and a fetch more
+    poll_s = 6.0
+    w = WorkerProcess(
+        kafka_topics,
+        tmp_path / "w",
+        f"it-{uuid.uuid4().hex[:6]}",
+        IT_CONSUMER_MAX_POLL_INTERVAL_S=str(poll_s),
+        IT_BATCH_MAX_EVENTS="100",  # faust's stream buffer: max(4096, 4 x this)
+        IT_ENCODER_CACHE_DIR=str(tmp_path / "emb"),  # cold: the catalog takes a while to load
+    ).start()
+    try:
+        # stop the engine once faust runs (its health endpoint answers) and before the
+        # catalog is loaded: the worker is then not ready for as long as the test likes
+        wait_until(lambda: w.health() is not None, 180, "the health endpoint", step=0.02)
+        pid = _engine_pid(w)
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            assert (w.health() or {}).get("status") == "starting", w.health()
+            time.sleep(3 * poll_s)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        w.wait_ready(180)
+        wait_until(lambda: (w.health() or {}).get("processed", 0) >= total, 120, "every event")
+        assert w.health()["processed"] == total  # type: ignore[index]
+    finally:
+        assert w.stop() == 0, w.log_tail()
 
 
 def _set_topic_config(settings: KafkaSettings, topic: str, name: str, value: str | None) -> None:
