@@ -1,4 +1,5 @@
-"""faust's aiokafka transport, with the worker consumer's fetch wait and size as settings.
+"""faust's aiokafka transport, with the worker consumer's fetch wait and size as settings,
+and an App that joins the consumer group only once the worker is loaded.
 
 faust-streaming 0.15.3 builds its worker consumer with ``fetch_max_wait_ms=1500``, not a
 setting. Measured with ``bench/pipeline.py`` at 4.7k events/s (half the worker's throughput,
@@ -24,17 +25,17 @@ tasks, an ``asyncio.wait`` and three cancellations per record. :meth:`_Consumer.
 keeps faust's per-record steps (read offsets, gaps, ``commit_every``, the delivery callback)
 and its interruptibility.
 
-It also delivers no event records before the worker is ready (``App.events_ready``: the
-catalog and the signals loaded), and keeps polling meanwhile. faust would hand them to the
-agent's stream buffer, which nobody reads before the worker is ready; once the buffer is full
-the delivery blocks, the consumer stops polling, and after ``broker_max_poll_interval``
-(``IT_CONSUMER_MAX_POLL_INTERVAL_S``) aiokafka 0.14.0 leaves the group. It never joins again:
-it rejoins only after a poll, and faust polls only once the flow, suspended by the leave,
-resumes after a new assignment (aiokafka #1187, faust #517). A worker whose start-up (a cold
-catalog to encode: 25 minutes at 100k items on this 2-core VM) outlasted the interval sat
-"ok" in its health endpoint and processed nothing, for good. Now the event records are held
-and their partitions sought back to them, a poll at most every few seconds, and faust's
-"Stream has not started processing" checks wait for the worker to be ready too.
+The :class:`App` awaits ``before_consuming`` (the worker's start-up: the catalog and the
+signals loaded) before it starts its consumer, producer, tables and agents: the worker joins
+the group only when it can process, so a starting worker never holds partitions meanwhile.
+faust starts the consumer first and the app's tasks only after the table recovery; a worker
+loading its catalog in a task held its partitions for the whole load, and worse: once the
+events waiting for it filled faust's stream buffer, the delivery blocked, the consumer
+stopped polling, and after ``broker_max_poll_interval`` (``IT_CONSUMER_MAX_POLL_INTERVAL_S``)
+aiokafka 0.14.0 left the group and never joined again (it rejoins only after a poll, and
+faust polls only after a new assignment: aiokafka #1187, faust #517). A worker whose
+start-up outlasted the interval (a cold catalog: 25 minutes at 100k items on the 2-core VM)
+sat "ok" in its health endpoint and processed nothing, for good.
 
 It also delivers nothing while the app is rebalancing, and seeks back to what it did not
 deliver. faust 0.15.3 resumes the assigned partitions, then seeks them to the committed
@@ -52,8 +53,8 @@ records 51..58 delivered, the read offset then reset to 51, the next fetch at 59
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import aiokafka
 import faust
@@ -61,11 +62,7 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP, Message
 
-__all__ = ["HOLD_POLL_S", "App", "Transport"]
-
-HOLD_POLL_S = 5.0
-"""Before the worker is ready, its consumer polls at least this often (each poll fetches the
-held records again)."""
+__all__ = ["App", "Transport"]
 
 
 class _ConsumerThread(driver.AIOKafkaConsumerThread):
@@ -91,9 +88,6 @@ class _Consumer(driver.Consumer):
                 await self.sleep(0)
                 if fetched and not self.should_stop:
                     await self.wait_first(self._deliver(fetched), self.suspend_flow.wait())
-                if not self._events_ready() and not self.should_stop:
-                    # what was held is fetched again: at most one poll per wait
-                    await self.wait_first(self._ready().wait(), timeout=self._hold_s())
                 self.diag.unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
@@ -114,10 +108,9 @@ class _Consumer(driver.Consumer):
     async def _deliver(self, fetched: Sequence[tuple[TP, Message]]) -> None:
         """faust's per-record steps for one fetched set, in order; stops at a rebalance.
 
-        While the app rebalances, or before the worker is ready, records of the source topics
-        (those faust commits) are held back and their partitions sought back to them;
-        changelog records (a table recovery reads them during the rebalance) are
-        delivered."""
+        While the app rebalances, records of the source topics (those faust commits) are
+        held back and their partitions sought back to them; changelog records (a table
+        recovery reads them during the rebalance) are delivered."""
         callback = self.callback
         read_offset = self._read_offset
         commit_every = self._commit_every
@@ -131,8 +124,7 @@ class _Consumer(driver.Consumer):
                 return
             if i and not i % 100:
                 await asyncio.sleep(0)  # faust's yield_every
-            hold = app.rebalancing or not self._events_ready()
-            if tp in held or (hold and acks_enabled_for(message.topic)):
+            if tp in held or (app.rebalancing and acks_enabled_for(message.topic)):
                 held.setdefault(tp, message.offset)
                 continue
             offset = message.offset
@@ -148,24 +140,6 @@ class _Consumer(driver.Consumer):
             read_offset[tp] = offset
         if held:
             await self._rewind(held, ())
-
-    def _ready(self) -> asyncio.Event:
-        return cast("App", self.app).events_ready
-
-    def _events_ready(self) -> bool:
-        return self._ready().is_set()
-
-    def _hold_s(self) -> float:
-        """How long a consumer that holds events waits for readiness before it polls again:
-        well inside the max poll interval, at most a few seconds."""
-        return min(HOLD_POLL_S, self.app.conf.broker_max_poll_interval / 4)
-
-    def verify_event_path(self, now: float, tp: TP) -> None:
-        """faust's checks that a partition's stream processes its records (they log when it
-        has not for ``stream_processing_timeout``): not before the worker is ready, when
-        nothing is delivered by design."""
-        if self._events_ready():
-            super().verify_event_path(now, tp)
 
     async def _rewind(self, held: dict[TP, int], rest: Sequence[tuple[TP, Message]]) -> None:
         """Seek each partition still assigned back to its first record not delivered
@@ -193,17 +167,30 @@ class App(faust.App):
     """A faust App on :class:`Transport`: ``fetch_max_wait_ms`` is how long the broker may
     hold a fetch of the event topics and changelogs while it has fewer than
     ``fetch_min_bytes`` of new records (both from the settings, which hold the defaults).
-    Its consumer delivers the records of the source topics while ``events_ready`` is set (it
-    is from the start; the worker puts its own readiness there)."""
+
+    ``before_consuming``, when set, is awaited at the start before the consumer and the rest
+    of faust start (a stop meanwhile ends the wait; an exception stops the start); what it
+    must keep running it starts with :meth:`add_future`. ``consuming`` is set once faust has
+    started: in the group, its first assignment's tables recovered."""
 
     def __init__(
         self, *args: Any, fetch_max_wait_ms: int, fetch_min_bytes: int, **kwargs: Any
     ) -> None:
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.fetch_min_bytes = fetch_min_bytes
-        self.events_ready = asyncio.Event()
-        self.events_ready.set()
+        self.before_consuming: Callable[[], Awaitable[None]] | None = None
+        self.consuming = asyncio.Event()
         super().__init__(*args, **kwargs)
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        if self.before_consuming is not None:
+            await self.wait(self.before_consuming())
+
+    async def on_started(self) -> None:
+        await super().on_started()  # returns once the tables are recovered (or on a stop)
+        if not self.should_stop:
+            self.consuming.set()
 
     def _new_transport(self) -> Transport:
         return Transport(self.conf.broker_consumer, self)

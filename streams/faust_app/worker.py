@@ -165,7 +165,6 @@ def build_worker(
     )
     readers = _Readers(settings, rt, collections)
     app = parts.app
-    app.events_ready = rt.ready  # the consumer holds the event records until then
     event_topics = {settings.topic(t) for t in EVENT_TOPICS}
     checkpoints = readers.checkpoints
 
@@ -198,8 +197,10 @@ def build_worker(
 
     def health() -> dict[str, Any]:
         recovering = bool(getattr(app, "in_recovery", False))
+        ok = rt.ready.is_set() and app.consuming.is_set() and not recovering
         return {
-            "status": "ok" if rt.ready.is_set() and not recovering else "starting",
+            "status": "ok" if ok else "starting",
+            "consuming": app.consuming.is_set(),
             "catalog_items": engine.catalog_items,
             "engine_alive": engine.alive(),
             "items_caught_up": readers.items.caught_up.is_set(),
@@ -234,14 +235,20 @@ def build_worker(
     rt.generation = lambda: app.consumer_generation_id
     rt.sync_signals = readers.signals.sync
     app.agent(parts.events, name=f"{settings.app_id}.events", concurrency=1)(process)
-    tasks: list[Callable[[], Awaitable[None]]] = [
-        readers.run_items,
-        readers.run_signals,
-        readers.until_loaded,
-        serve_http,
-    ]
-    for task in tasks:
-        app.task(task)
+
+    async def before_consuming() -> None:
+        """The health endpoint and the readers first; the consumer (and with it the group,
+        the tables and the agent) once the catalog and the signals are loaded."""
+        tasks: list[Callable[[], Awaitable[None]]] = [
+            serve_http,
+            readers.run_items,
+            readers.run_signals,
+        ]
+        for task in tasks:
+            app.add_future(task())
+        await readers.until_loaded()
+
+    app.before_consuming = before_consuming
     app.timer(1.0)(housekeeping)
     return app
 

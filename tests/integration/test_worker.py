@@ -380,45 +380,61 @@ def _engine_pid(worker: WorkerProcess) -> int | None:
     return None
 
 
+def _group_members(settings: KafkaSettings, group: str) -> int:
+    admin = AdminClient(settings.client_config())
+    groups = admin.list_consumer_groups().result(timeout=10).valid
+    if group not in {g.group_id for g in groups}:  # never joined: the broker does not know it
+        return 0
+    return len(admin.describe_consumer_groups([group])[group].result(timeout=10).members)
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
-def test_a_start_up_longer_than_the_max_poll_interval_still_processes_every_event(
+def test_a_worker_joins_its_group_only_once_loaded_however_long_that_takes(
     kafka_topics: KafkaSettings, tmp_path: Path
 ) -> None:
-    """A backlog waits while the worker loads its catalog (here the engine is stopped for
-    three max poll intervals meanwhile): the worker keeps its place in the group and
-    processes every event once ready. faust's stream buffer fills up during the start-up;
-    a consumer that blocks delivering into it stops polling, leaves the group and, with
-    aiokafka 0.14.0 and faust 0.15.3, never joins again (the worker then sat "ok" and idle
-    for good)."""
+    """A worker joins the consumer group once its catalog and signals are loaded: a slow
+    start-up (here the engine is stopped for three max poll intervals meanwhile, with more
+    events waiting than faust's stream buffer holds) holds no partition, and then every event
+    is processed. Before, faust joined first and the catalog was loaded in a task: the
+    partitions waited for the load, and once the buffer was full the consumer stopped
+    polling, left the group after the max poll interval and, with aiokafka 0.14.0 and faust
+    0.15.3, never joined again (the worker then sat "ok" and idle for good)."""
     data = tmp_path / "data"
     generate_dataset(GeneratorParams(users=150, items=300, seed=5), data)
     produce_files(kafka_topics, data / "items.jsonl", data / "events.jsonl", progress=False)
     total = _lines(data / "events.jsonl")
     assert total > 4096 + 2000  # more than faust's stream buffer holds, and a fetch more
     poll_s = 6.0
+    app_id = f"it-{uuid.uuid4().hex[:6]}"
     w = WorkerProcess(
         kafka_topics,
         tmp_path / "w",
-        f"it-{uuid.uuid4().hex[:6]}",
+        app_id,
         IT_CONSUMER_MAX_POLL_INTERVAL_S=str(poll_s),
         IT_BATCH_MAX_EVENTS="100",  # faust's stream buffer: max(4096, 4 x this)
         IT_ENCODER_CACHE_DIR=str(tmp_path / "emb"),  # cold: the catalog takes a while to load
     ).start()
     try:
-        # stop the engine once faust runs (its health endpoint answers) and before the
-        # catalog is loaded: the worker is then not ready for as long as the test likes
+        # stop the engine once the worker serves its health endpoint and before the catalog
+        # is loaded: the worker is then loading for as long as the test likes
         wait_until(lambda: w.health() is not None, 180, "the health endpoint", step=0.02)
         pid = _engine_pid(w)
         assert pid is not None
         os.kill(pid, signal.SIGSTOP)
         try:
-            assert (w.health() or {}).get("status") == "starting", w.health()
-            time.sleep(3 * poll_s)
+            health = w.health() or {}
+            assert (health.get("status"), health.get("consuming")) == ("starting", False)
+            deadline = time.monotonic() + 3 * poll_s
+            while time.monotonic() < deadline:
+                assert _group_members(kafka_topics, app_id) == 0
+                time.sleep(1.0)
         finally:
             os.kill(pid, signal.SIGCONT)
         w.wait_ready(180)
+        assert w.health()["consuming"] is True  # type: ignore[index]
         wait_until(lambda: (w.health() or {}).get("processed", 0) >= total, 120, "every event")
         assert w.health()["processed"] == total  # type: ignore[index]
+        assert _group_members(kafka_topics, app_id) == 1
     finally:
         assert w.stop() == 0, w.log_tail()
 

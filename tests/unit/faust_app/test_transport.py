@@ -1,5 +1,5 @@
-"""The worker's faust consumer: the configured fetch wait, size and poll interval, fetched
-sets delivered whole, and nothing delivered before the worker is ready."""
+"""The worker's faust consumer: the configured fetch wait, size and poll interval, and
+fetched sets delivered whole."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from faust.types import TP, Message
 
 from streams.faust_app.app import build_faust
-from streams.faust_app.transport import HOLD_POLL_S, Transport
+from streams.faust_app.transport import Transport
 from streams.settings import Settings
 
 
@@ -127,74 +127,9 @@ def test_nothing_is_delivered_while_rebalancing_and_the_rest_is_fetched_again(
     assert sought == [(1, 2), (0, 3)]
 
 
-def test_the_max_poll_interval_is_a_setting_and_a_holding_consumer_polls_well_inside_it(
-    tmp_path: Path,
-) -> None:
-    async def hold_s(interval: float) -> tuple[float, float]:
-        settings = Settings(state_dir=tmp_path, consumer_max_poll_interval_s=interval)
-        app = build_faust(settings, partitions=4).app
-        consumer: Any = app.consumer
-        return app.conf.broker_max_poll_interval, consumer._hold_s()
+def test_the_max_poll_interval_is_a_setting(tmp_path: Path) -> None:
+    async def interval() -> float:
+        settings = Settings(state_dir=tmp_path, consumer_max_poll_interval_s=42.0)
+        return build_faust(settings, partitions=4).app.conf.broker_max_poll_interval
 
-    assert asyncio.run(hold_s(1000.0)) == (1000.0, HOLD_POLL_S)
-    assert asyncio.run(hold_s(8.0)) == (8.0, 2.0)
-
-
-def test_no_event_is_delivered_before_the_worker_is_ready_and_all_are_fetched_again(
-    tmp_path: Path,
-) -> None:
-    """Until ``events_ready`` is set the source records are held (each assigned partition
-    sought back to its first record) and changelog records still delivered (a table
-    recovery runs during the start-up); then they are delivered."""
-
-    def changelog(offset: int) -> Message:
-        tp = TP("users-changelog", 0)
-        return Message(tp.topic, 0, offset, 0.0, 0, None, b"u", b"{}", None, tp=tp)
-
-    async def run() -> tuple[list[tuple[str, int]], list[tuple[int, int]], list[int]]:
-        app: Any = build_faust(Settings(state_dir=tmp_path), partitions=4).app
-        consumer: Any = app.consumer
-        app.topics._acking_topics.add("events")
-        app.events_ready = asyncio.Event()  # what the worker does: its readiness
-        got: list[tuple[str, int]] = []
-        sought: list[tuple[int, int]] = []
-
-        async def callback(message: Message) -> None:
-            got.append((message.topic, message.offset))
-
-        async def seek(tp: TP, offset: int) -> None:
-            sought.append((tp.partition, offset))
-
-        consumer.callback = callback
-        consumer.seek = seek
-        consumer.assignment = lambda: {TP("events", 0), TP("events", 1)}
-        fetched = [m for o in range(3, 6) for m in (_message(o, 0), _message(o, 1), changelog(o))]
-        await consumer._deliver([(m.tp, m) for m in fetched])
-        before = list(got)
-        app.events_ready.set()
-        got.clear()
-        await consumer._deliver([(m.tp, m) for m in fetched if m.topic == "events"])
-        return before, sought, [o for _, o in got]
-
-    before, sought, after = asyncio.run(run())
-    assert before == [("users-changelog", 3), ("users-changelog", 4), ("users-changelog", 5)]
-    assert sorted(sought) == [(0, 3), (1, 3)]
-    assert after == [3, 3, 4, 4, 5, 5]
-
-
-def test_fausts_stream_checks_wait_for_the_worker_to_be_ready(tmp_path: Path) -> None:
-    """faust logs an error per partition whose stream has not processed anything for
-    ``stream_processing_timeout``; before the worker is ready that is by design."""
-
-    async def run() -> list[int]:
-        app: Any = build_faust(Settings(state_dir=tmp_path), partitions=4).app
-        consumer: Any = app.consumer
-        checked: list[int] = []
-        consumer._thread.verify_event_path = lambda now, tp: checked.append(tp.partition)
-        app.events_ready = asyncio.Event()
-        consumer.verify_event_path(1.0, TP("events", 0))
-        app.events_ready.set()
-        consumer.verify_event_path(2.0, TP("events", 1))
-        return checked
-
-    assert asyncio.run(run()) == [1]
+    assert asyncio.run(interval()) == 42.0
