@@ -192,5 +192,9 @@ class App(faust.App):
         if not self.should_stop:
             self.consuming.set()
 
+    async def on_stop(self) -> None:
+        self.consuming.clear()
+        await super().on_stop()
+
     def _new_transport(self) -> Transport:
         return Transport(self.conf.broker_consumer, self)

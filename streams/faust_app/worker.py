@@ -22,6 +22,7 @@ from streams.faust_app.app import EVENT_TOPICS, build_faust
 from streams.faust_app.checkpoints import CHECKPOINT_TOPIC, SignalCheckpoints
 from streams.faust_app.http import start_http
 from streams.faust_app.runtime import WorkerRuntime, die
+from streams.faust_app.transport import App
 from streams.gc_schedule import FullCollections, GcPauses
 from streams.host.build import build_calls
 from streams.host.client import EngineClient, ThreadEngine
@@ -77,11 +78,8 @@ def start_engine(settings: Settings, registry: CollectorRegistry) -> EngineClien
 class _Readers:
     """The catalog and signal readers and what they feed the engine."""
 
-    def __init__(
-        self, settings: Settings, rt: WorkerRuntime, collections: FullCollections | None
-    ) -> None:
+    def __init__(self, settings: Settings, rt: WorkerRuntime) -> None:
         self.rt = rt
-        self.collections = collections
         self.items = BroadcastReader(
             settings.bootstrap,
             settings.topic("items"),
@@ -135,11 +133,10 @@ class _Readers:
         # the item index of a large catalog, built now rather than in the first batch
         await self.rt.engine.prepare()
         log.info(
-            "catalog (%d items) and signals loaded; processing events", self.rt.engine.catalog_items
+            "catalog (%d items) and signals loaded; joining the consumer group",
+            self.rt.engine.catalog_items,
         )
         self.rt.ready.set()
-        if self.collections is not None:  # start-up is over: what it built stays
-            self.collections.settle(time.monotonic())
 
 
 def build_worker(
@@ -151,7 +148,7 @@ def build_worker(
 ) -> faust.App:
     """The faust App with the agent, the readers, the refresher and the HTTP endpoint
     (``partitions``: of the event topics, :func:`event_partitions`). ``collections``: this
-    process's full garbage collections, settled once the catalog is loaded and then run
+    process's full garbage collections, settled once the worker has joined its group and then run
     from the housekeeping timer when no batch is in hand (:mod:`streams.gc_schedule`)."""
     parts = build_faust(settings, partitions=partitions)
     rt = WorkerRuntime(
@@ -163,7 +160,7 @@ def build_worker(
         clock=SystemClock(),
         output=OutputProducer(settings.client_config()),
     )
-    readers = _Readers(settings, rt, collections)
+    readers = _Readers(settings, rt)
     app = parts.app
     event_topics = {settings.topic(t) for t in EVENT_TOPICS}
     checkpoints = readers.checkpoints
@@ -236,21 +233,32 @@ def build_worker(
     rt.sync_signals = readers.signals.sync
     app.agent(parts.events, name=f"{settings.app_id}.events", concurrency=1)(process)
 
-    async def before_consuming() -> None:
-        """The health endpoint and the readers first; the consumer (and with it the group,
-        the tables and the agent) once the catalog and the signals are loaded."""
-        tasks: list[Callable[[], Awaitable[None]]] = [
-            serve_http,
-            readers.run_items,
-            readers.run_signals,
-        ]
-        for task in tasks:
-            app.add_future(task())
-        await readers.until_loaded()
-
-    app.before_consuming = before_consuming
+    app.before_consuming = partial(_start_up, app, readers, serve_http, collections)
     app.timer(1.0)(housekeeping)
     return app
+
+
+async def _start_up(
+    app: App,
+    readers: _Readers,
+    serve_http: Callable[[], Awaitable[None]],
+    collections: FullCollections | None,
+) -> None:
+    """The worker's start, before faust's (``App.before_consuming``): the health endpoint
+    and the readers first; the consumer (and with it the group, the tables and the agent)
+    once the catalog and the signals are loaded."""
+    for task in (serve_http, readers.run_items, readers.run_signals):
+        app.add_future(task())
+    app.add_future(_settle_when_consuming(app, collections))
+    await readers.until_loaded()
+
+
+async def _settle_when_consuming(app: App, collections: FullCollections | None) -> None:
+    """Start-up is over once faust runs too: what it built stays (frozen out of the cyclic
+    GC), and full collections follow the schedule from then on."""
+    await app.consuming.wait()
+    if collections is not None:
+        collections.settle(time.monotonic())
 
 
 def _lag_metrics(app: faust.App, rt: WorkerRuntime) -> None:

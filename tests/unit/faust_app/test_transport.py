@@ -1,5 +1,5 @@
-"""The worker's faust consumer: the configured fetch wait, size and poll interval, and
-fetched sets delivered whole."""
+"""The worker's faust App and consumer: the configured fetch wait, size and poll interval,
+fetched sets delivered whole, and faust started only after the worker's start-up."""
 
 from __future__ import annotations
 
@@ -133,3 +133,58 @@ def test_the_max_poll_interval_is_a_setting(tmp_path: Path) -> None:
         return build_faust(settings, partitions=4).app.conf.broker_max_poll_interval
 
     assert asyncio.run(interval()) == 42.0
+
+
+def _start_until_before_consuming(
+    tmp_path: Path, before: Any, then: Any
+) -> tuple[bool, bool, BaseException | None]:
+    """Start an App whose ``before_consuming`` is ``before`` (given an Event to set when it
+    runs), do ``then(app)`` once it runs, and tell whether the consumer had started by then,
+    whether ``consuming`` got set, and what the start raised."""
+
+    async def run() -> tuple[bool, bool, BaseException | None]:
+        app: Any = build_faust(Settings(state_dir=tmp_path / "s"), partitions=4).app
+        entered = asyncio.Event()
+        app.before_consuming = lambda: before(entered)
+        start = asyncio.ensure_future(app.start())
+        await asyncio.wait_for(entered.wait(), 10)
+        consumer_started = app.consumer.started
+        await then(app)
+        try:
+            await asyncio.wait_for(start, 10)
+            raised = None
+        except Exception as exc:
+            raised = exc
+        if not app.should_stop:
+            await app.stop()
+        return consumer_started, app.consuming.is_set(), raised
+
+    return asyncio.run(run())
+
+
+def test_faust_starts_only_after_before_consuming_and_a_stop_meanwhile_ends_the_start(
+    tmp_path: Path,
+) -> None:
+    async def before(entered: asyncio.Event) -> None:
+        entered.set()
+        await asyncio.Event().wait()  # a start-up that never ends by itself
+
+    async def stop(app: Any) -> None:
+        await app.stop()
+
+    consumer_started, consuming, raised = _start_until_before_consuming(tmp_path, before, stop)
+    assert (consumer_started, consuming, raised) == (False, False, None)
+
+
+def test_a_failing_before_consuming_fails_the_start(tmp_path: Path) -> None:
+    async def before(entered: asyncio.Event) -> None:
+        entered.set()
+        await asyncio.sleep(0.05)
+        raise RuntimeError("the catalog cannot be read")
+
+    async def nothing(app: Any) -> None:
+        del app
+
+    consumer_started, consuming, raised = _start_until_before_consuming(tmp_path, before, nothing)
+    assert (consumer_started, consuming) == (False, False)
+    assert isinstance(raised, RuntimeError)
