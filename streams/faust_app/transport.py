@@ -37,6 +37,11 @@ faust polls only after a new assignment: aiokafka #1187, faust #517). A worker w
 start-up outlasted the interval (a cold catalog: 25 minutes at 100k items on the 2-core VM)
 sat "ok" in its health endpoint and processed nothing, for good.
 
+A worker with no active partition (a spare: more workers than partitions) counts as
+polling: faust sleeps instead of asking aiokafka then, whose poll clock would expire after the
+max poll interval, leave the group and never rejoin (aiokafka #1187), so a spare could never
+take over a partition (``_Consumer._wait_next_records``).
+
 It also delivers nothing while the app is rebalancing, and seeks back to what it did not
 deliver. faust 0.15.3 resumes the assigned partitions, then seeks them to the committed
 offsets, then resumes flow control, which clears every stream buffer, then ends the
@@ -54,7 +59,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import aiokafka
 import faust
@@ -72,10 +77,26 @@ class _ConsumerThread(driver.AIOKafkaConsumerThread):
         consumer._fetch_min_bytes = self.app.fetch_min_bytes  # type: ignore[attr-defined]
         return consumer
 
+    async def mark_polled(self) -> None:
+        """Tell aiokafka the application polled (its poll-interval clock, in this thread)."""
+        with self._ensure_consumer()._fetcher._subscriptions.fetch_context():
+            pass
+
 
 class _Consumer(driver.Consumer):
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _wait_next_records(self, timeout: float) -> tuple[Any, set[TP] | None]:
+        """faust's wait for records; a member with no active partition (more workers than
+        partitions) still counts as polling: faust then sleeps without asking aiokafka,
+        whose clock would expire after the max poll interval, leave the group and never
+        rejoin (aiokafka #1187) — a spare worker could never take over a partition."""
+        records, active = await super()._wait_next_records(timeout)
+        if active is not None and not active and self.flow_active and not self.should_stop:
+            thread = cast(_ConsumerThread, self._thread)
+            await thread.call_thread(thread.mark_polled)
+        return records, active
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - needs a broker
         """faust 0.15.3's loop, delivering each fetched set as one interruptible task."""

@@ -34,7 +34,8 @@ from streams.datasets.params import GeneratorParams
 from streams.datasets.synthetic import generate_dataset
 from streams.kafka.dlq import decode_dead_letter
 from streams.kafka.routing import PRODUCER_DEFAULTS, route_event
-from streams.settings import KafkaSettings
+from streams.kafka.topics import apply_topics, load_topic_specs
+from streams.settings import DEFAULT_TOPICS_SPEC, KafkaSettings
 from tests.integration.worker_proc import (
     ROOT,
     WorkerProcess,
@@ -441,6 +442,44 @@ def test_a_worker_joins_its_group_only_once_loaded_however_long_that_takes(
     finally:
         rc = w.stop()
     assert rc == 0, w.log_tail()
+
+
+def test_a_spare_worker_still_takes_over_after_idling_past_the_max_poll_interval(
+    kafka_settings: KafkaSettings, dataset: Path, tmp_path: Path
+) -> None:
+    """Two workers, one partition: the spare one holds nothing and idles for three max poll
+    intervals, stays in the group, and takes the partition over when the other stops. faust
+    does not poll aiokafka while no partition is active, so aiokafka 0.14.0 used to leave
+    the group after the interval and never rejoin (aiokafka #1187): the spare was useless."""
+    specs = load_topic_specs(DEFAULT_TOPICS_SPEC, prefix=kafka_settings.topic_prefix, partitions=1)
+    apply_topics(AdminClient(kafka_settings.client_config()), specs)
+    produce_files(kafka_settings, dataset / "items.jsonl", None, progress=False)
+    poll_s = 6.0
+    app_id = f"it-{uuid.uuid4().hex[:6]}"
+    workers = [
+        WorkerProcess(
+            kafka_settings,
+            tmp_path / name,
+            app_id,
+            IT_CONSUMER_MAX_POLL_INTERVAL_S=str(poll_s),
+            IT_ENCODER_CACHE_DIR=str(tmp_path / f"{name}-emb"),  # one process per cache
+        )
+        for name in ("a", "b")
+    ]
+    a, b = (w.start().wait_ready() for w in workers)
+    try:
+        wait_until(lambda: _group_members(kafka_settings, app_id) == 2, 60, "two members")
+        time.sleep(3 * poll_s)
+        assert _group_members(kafka_settings, app_id) == 2
+        assert a.stop() == 0, a.log_tail()
+        events = dataset / "events.jsonl"
+        produce_files(kafka_settings, None, events, progress=False, single_topic=True)
+        total = _lines(events)
+        wait_until(lambda: (b.health() or {}).get("processed", 0) >= total, 120, "takeover")
+    finally:
+        a.stop()
+        rc = b.stop()
+    assert rc == 0, b.log_tail()
 
 
 def _set_topic_config(settings: KafkaSettings, topic: str, name: str, value: str | None) -> None:
