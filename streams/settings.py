@@ -92,7 +92,9 @@ class Settings(KafkaSettings):
         1000.0,
         gt=0,
         description="longest gap between the worker consumer's polls before it leaves the "
-        "group, its partitions going to the others (faust's broker_max_poll_interval)",
+        "group, its partitions going to the others (faust's broker_max_poll_interval); also "
+        "how long the worker may hold events without completing a batch before its health "
+        "says stalled",
     )
     engine_process: bool = Field(
         True, description="run the engine in a child process (false: in a thread of the worker)"

@@ -15,8 +15,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 from streams.kafka.local import LocalKafkaError, local_kafka
-from streams.kafka.topics import apply_topics, load_topic_specs
-from streams.settings import DEFAULT_TOPICS_SPEC, KafkaSettings
+from streams.settings import KafkaSettings
+from tests.integration.worker_proc import create_topics
 
 if TYPE_CHECKING:
     from encoders.transformer import EncoderParts, TransformerEncoder
@@ -71,8 +71,4 @@ def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
 @pytest.fixture
 def kafka_topics(kafka_settings: KafkaSettings) -> KafkaSettings:
     """``kafka_settings`` with the spec's topics created (4 partitions each, to keep tests fast)."""
-    from confluent_kafka.admin import AdminClient
-
-    specs = load_topic_specs(DEFAULT_TOPICS_SPEC, prefix=kafka_settings.topic_prefix, partitions=4)
-    apply_topics(AdminClient(kafka_settings.client_config()), specs)
-    return kafka_settings
+    return create_topics(kafka_settings, partitions=4)

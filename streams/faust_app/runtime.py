@@ -185,6 +185,8 @@ class WorkerRuntime:
         self._refreshing = False
         self._flights: deque[_Flight] = deque()  # handed to the engine, oldest first
         self._overlay: dict[str, bytes | None] = {}  # computed states not in the table yet
+        self._entered = 0  # process_batch calls not returned yet
+        self._work_since = time.monotonic()  # when the worker last took work while it had none
 
     # -- events -------------------------------------------------------------------------
 
@@ -202,16 +204,22 @@ class WorkerRuntime:
         while ``MAX_QUEUED_BATCHES`` batches' worth of events are queued (back-pressure)."""
         for ev in events:  # first: whatever happens below, faust's ack is not the last
             ev.message.incref()
-        generation = self.generation()
-        if generation != self._synced_generation:
-            await self._sync_signals()
-            self._synced_generation = generation
-        cap = MAX_QUEUED_BATCHES * self.settings.batch_max_events
-        while len(self._queued) >= cap:
-            self._taken.clear()
-            await self._taken.wait()
-        self._queued.extend(events)
-        self._kick()
+        if not (self.busy or self._entered):
+            self._work_since = time.monotonic()
+        self._entered += 1
+        try:
+            generation = self.generation()
+            if generation != self._synced_generation:
+                await self._sync_signals()
+                self._synced_generation = generation
+            cap = MAX_QUEUED_BATCHES * self.settings.batch_max_events
+            while len(self._queued) >= cap:
+                self._taken.clear()
+                await self._taken.wait()
+            self._queued.extend(events)
+            self._kick()
+        finally:
+            self._entered -= 1
 
     async def _sync_signals(self) -> None:
         """Read the signals topic to its end (a cancellation leaves the batch unacked: it
@@ -543,6 +551,14 @@ class WorkerRuntime:
     def busy(self) -> bool:
         """Whether events are queued for the engine or a call has not completed."""
         return bool(self._queued or self._flights)
+
+    def stalled_for(self, now: float) -> float:
+        """Seconds (to ``now``, ``time.monotonic``) the worker has held events without
+        completing a batch: since the last batch completed or, when it had no work before
+        these events, since they came (0 when it holds none)."""
+        if not (self.busy or self._entered):
+            return 0.0
+        return max(0.0, now - max(self._work_since, self.last_batch_at))
 
     def idle_for(self) -> float:
         """Seconds since the last batch or the last applied signal deltas."""

@@ -37,10 +37,12 @@ faust polls only after a new assignment: aiokafka #1187, faust #517). A worker w
 start-up outlasted the interval (a cold catalog: 25 minutes at 100k items on the 2-core VM)
 sat "ok" in its health endpoint and processed nothing, for good.
 
-A worker with no active partition (a spare: more workers than partitions) counts as
-polling: faust sleeps instead of asking aiokafka then, whose poll clock would expire after the
-max poll interval, leave the group and never rejoin (aiokafka #1187), so a spare could never
-take over a partition (``_Consumer._wait_next_records``).
+A worker that waits for an assignment, or has no active partition (a spare: more workers
+than partitions), counts as polling (``_Consumer._wait_next_records``): faust does not ask
+aiokafka for records then, whose poll clock would expire after the max poll interval, leave
+the group and never rejoin (aiokafka #1187). A spare could never take over a partition, and
+a worker whose batch stalled past the interval (faust's buffer full, the consumer not
+polling: aiokafka leaves) waited for an assignment for good.
 
 It also delivers nothing while the app is rebalancing, and seeks back to what it did not
 deliver. faust 0.15.3 resumes the assigned partitions, then seeks them to the committed
@@ -84,19 +86,44 @@ class _ConsumerThread(driver.AIOKafkaConsumerThread):
 
 
 class _Consumer(driver.Consumer):
+    mark_every_s = 1.0  # while faust waits for an assignment, a poll for aiokafka this often
+
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _wait_next_records(self, timeout: float) -> tuple[Any, set[TP] | None]:
-        """faust's wait for records; a member with no active partition (more workers than
-        partitions) still counts as polling: faust then sleeps without asking aiokafka,
-        whose clock would expire after the max poll interval, leave the group and never
-        rejoin (aiokafka #1187) — a spare worker could never take over a partition."""
+        """faust's wait for records, counting as polling for aiokafka while faust does not
+        ask it for records but is ready to: aiokafka's clock would otherwise expire after
+        the max poll interval, leave the group and never rejoin (aiokafka #1187).
+
+        - While flow is suspended (a rebalance, or a leave after a stall), faust waits for
+          a new assignment, which aiokafka gives only after a poll: a worker whose batch
+          stalled past the interval sat out of the group for good. Each second of that
+          wait counts as a poll.
+        - With no active partition (a spare: more workers than partitions), faust sleeps
+          instead of asking aiokafka: a spare could never take over a partition. Not when
+          partitions are inactive because their stream buffers are full: the agent is not
+          taking events then, and after the interval aiokafka leaves the group, as it
+          should (the partitions go to the other workers), and joins again a second later
+          (the wait above)."""
+        while not self.flow_active and not self.should_stop:
+            await self.wait(self.can_resume_flow.wait(), timeout=self.mark_every_s)
+            if not self.flow_active and not self.should_stop:
+                await self._mark_polled()
         records, active = await super()._wait_next_records(timeout)
-        if active is not None and not active and self.flow_active and not self.should_stop:
-            thread = cast(_ConsumerThread, self._thread)
-            await thread.call_thread(thread.mark_polled)
+        if (
+            active is not None
+            and not active
+            and not self._buffered_partitions
+            and self.flow_active
+            and not self.should_stop
+        ):
+            await self._mark_polled()
         return records, active
+
+    async def _mark_polled(self) -> None:
+        thread = cast(_ConsumerThread, self._thread)
+        await thread.call_thread(thread.mark_polled)
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - needs a broker
         """faust 0.15.3's loop, delivering each fetched set as one interruptible task."""

@@ -195,9 +195,13 @@ def build_worker(
     def health() -> dict[str, Any]:
         recovering = bool(getattr(app, "in_recovery", False))
         ok = rt.ready.is_set() and app.consuming.is_set() and not recovering
+        stalled_s = rt.stalled_for(time.monotonic())
+        stalled = stalled_s > settings.consumer_max_poll_interval_s
         return {
-            "status": "ok" if ok else "starting",
+            "status": "stalled" if stalled else "ok" if ok else "starting",
+            "stalled_s": round(stalled_s, 1),
             "consuming": app.consuming.is_set(),
+            "generation": app.consumer_generation_id,
             "catalog_items": engine.catalog_items,
             "engine_alive": engine.alive(),
             "items_caught_up": readers.items.caught_up.is_set(),

@@ -34,11 +34,11 @@ from streams.datasets.params import GeneratorParams
 from streams.datasets.synthetic import generate_dataset
 from streams.kafka.dlq import decode_dead_letter
 from streams.kafka.routing import PRODUCER_DEFAULTS, route_event
-from streams.kafka.topics import apply_topics, load_topic_specs
-from streams.settings import DEFAULT_TOPICS_SPEC, KafkaSettings
+from streams.settings import KafkaSettings
 from tests.integration.worker_proc import (
     ROOT,
     WorkerProcess,
+    create_topics,
     last_by_key,
     read_topic,
     wait_until,
@@ -444,6 +444,64 @@ def test_a_worker_joins_its_group_only_once_loaded_however_long_that_takes(
     assert rc == 0, w.log_tail()
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_worker_stalled_past_the_max_poll_interval_rejoins_and_catches_up(
+    kafka_topics: KafkaSettings, tmp_path: Path
+) -> None:
+    """A worker whose batch stalls (here its engine is stopped) for longer than the max poll
+    interval, with more events waiting than faust's stream buffer holds, leaves the group
+    (aiokafka: the consumer stopped polling), says so in its health endpoint, and once the
+    engine runs again joins again and processes every event. faust 0.15.3 polls only after a
+    new assignment and aiokafka 0.14.0 rejoins only after a poll (aiokafka #1187): the worker
+    used to sit out of the group, idle, for good.
+
+    The events go to the per-type topics: 16 partitions fill the buffer in one fetch and
+    the delivery waits (with one topic faust takes full partitions out of the fetch and
+    keeps polling the others, the changelog's: the worker stays in the group, stalled).
+    They span 3 days, less than the allowed lateness: read in another order than the file's,
+    none is too late, and the per-user counts equal replay's."""
+    data = tmp_path / "data"
+    generate_dataset(GeneratorParams(users=60, items=300, span_days=3.0, seed=13), data)
+    events = data / "events.jsonl"
+    produce_files(kafka_topics, data / "items.jsonl", None, progress=False)
+    poll_s = 6.0
+    app_id = f"it-{uuid.uuid4().hex[:6]}"
+    w = WorkerProcess(
+        kafka_topics,
+        tmp_path / "w",
+        app_id,
+        IT_CONSUMER_MAX_POLL_INTERVAL_S=str(poll_s),
+        IT_BATCH_MAX_EVENTS="100",  # faust's stream buffer: max(4096, 4 x this)
+    ).start()
+    try:
+        w.wait_ready(180)
+        generation = w.health()["generation"]  # type: ignore[index]
+        pid = _engine_pid(w)
+        assert pid is not None
+        rounds = -(-(4096 + 2000) // _lines(events))  # more than the buffer holds, and a fetch
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            for _ in range(rounds):  # the same events again: counted as processed, applied once
+                produce_files(kafka_topics, None, events, progress=False)
+            wait_until(lambda: (w.health() or {}).get("status") == "stalled", 3 * poll_s, "stalled")
+            # the consumer stopped polling: aiokafka left the group (faust's revocation then
+            # waits for the batch in hand: the worker stays out until the stall ends)
+            wait_until(lambda: _group_members(kafka_topics, app_id) == 0, 6 * poll_s, "a leave")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        wait_until(lambda: _group_members(kafka_topics, app_id) == 1, 60, "a rejoin")
+        wait_until(lambda: _committed_to_end(kafka_topics, app_id), 120, "all committed")
+        wait_until(lambda: (w.health() or {}).get("status") == "ok", 60, "ok again")
+        assert w.health()["generation"] > generation  # type: ignore[index]
+        # events handed over before the leave are fetched again: counted twice, applied once
+        assert w.health()["processed"] >= rounds * _lines(events)  # type: ignore[index]
+    finally:
+        rc = w.stop()
+    assert rc == 0, w.log_tail()
+    # every event applied once: none lost, none of the resent or refetched ones twice
+    assert _states_from_changelog(kafka_topics, app_id) == _replay_counts(data, events)[0]
+
+
 def test_a_spare_worker_still_takes_over_after_idling_past_the_max_poll_interval(
     kafka_settings: KafkaSettings, dataset: Path, tmp_path: Path
 ) -> None:
@@ -451,8 +509,7 @@ def test_a_spare_worker_still_takes_over_after_idling_past_the_max_poll_interval
     intervals, stays in the group, and takes the partition over when the other stops. faust
     does not poll aiokafka while no partition is active, so aiokafka 0.14.0 used to leave
     the group after the interval and never rejoin (aiokafka #1187): the spare was useless."""
-    specs = load_topic_specs(DEFAULT_TOPICS_SPEC, prefix=kafka_settings.topic_prefix, partitions=1)
-    apply_topics(AdminClient(kafka_settings.client_config()), specs)
+    create_topics(kafka_settings, partitions=1)
     produce_files(kafka_settings, dataset / "items.jsonl", None, progress=False)
     poll_s = 6.0
     app_id = f"it-{uuid.uuid4().hex[:6]}"

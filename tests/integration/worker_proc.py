@@ -16,10 +16,21 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
-from streams.settings import KafkaSettings
+from streams.kafka.topics import apply_topics, load_topic_specs
+from streams.settings import DEFAULT_TOPICS_SPEC, KafkaSettings
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def create_topics(settings: KafkaSettings, partitions: int) -> KafkaSettings:
+    """Create the spec's topics under ``settings``' prefix, each with ``partitions``."""
+    specs = load_topic_specs(
+        DEFAULT_TOPICS_SPEC, prefix=settings.topic_prefix, partitions=partitions
+    )
+    apply_topics(AdminClient(settings.client_config()), specs)
+    return settings
 
 
 def free_port() -> int:

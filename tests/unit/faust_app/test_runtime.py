@@ -1,6 +1,6 @@
 """WorkerRuntime: the idle refresh only when nothing is queued or in flight; publications
 retried on transient failures only; the signals topic read to its end before a new group
-generation's batches."""
+generation's batches; a worker holding events without progress is stalled."""
 
 from __future__ import annotations
 
@@ -93,6 +93,30 @@ def test_batches_of_a_new_group_generation_wait_for_the_signals_topic() -> None:
         asyncio.run(run())
         assert synced_with_queued == [0, 2]  # before the first batch and the new generation's
         assert len(rt._queued) == 3
+    finally:
+        engine.close()
+
+
+def test_a_worker_is_stalled_while_it_holds_events_and_completes_no_batch() -> None:
+    """``stalled_for`` (the health endpoint's ``stalled``): zero without events in hand; with
+    some, the time since they came to a worker that had none (not since a batch an hour
+    ago), or since the last batch completed."""
+    rt, engine = _runtime()
+    try:
+        assert rt.stalled_for(1e9) == 0.0
+        rt._engine_busy = True  # the engine computes: the batches stay queued
+        rt.last_batch_at -= 3600  # idle for an hour
+        event = SimpleNamespace(message=SimpleNamespace(incref=lambda: None))
+        asyncio.run(rt.process_batch([event]))
+        came = rt._work_since
+        assert rt.stalled_for(came + 5) == 5.0
+        asyncio.run(rt.process_batch([event]))  # more work while stalled: still stalled
+        assert rt._work_since == came
+        rt.last_batch_at = came + 3  # a batch completes
+        assert rt.stalled_for(came + 5) == 2.0
+        rt._queued.clear()
+        rt._engine_busy = False
+        assert rt.stalled_for(came + 5) == 0.0
     finally:
         engine.close()
 

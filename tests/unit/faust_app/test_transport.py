@@ -127,6 +127,46 @@ def test_nothing_is_delivered_while_rebalancing_and_the_rest_is_fetched_again(
     assert sought == [(1, 2), (0, 3)]
 
 
+def _marks(tmp_path: Path, *, suspended_s: float, buffered: bool = False) -> int:
+    """Polls the consumer marks for aiokafka in one wait for records, with no active
+    partition, flow suspended (a rebalance) for ``suspended_s`` first."""
+
+    async def run() -> int:
+        consumer: Any = build_faust(Settings(state_dir=tmp_path), partitions=4).app.consumer
+        consumer.mark_every_s = 0.05
+        marks = [0]
+
+        async def mark() -> None:
+            marks[0] += 1
+
+        consumer._mark_polled = mark
+        consumer._active_partitions = set()  # assigned partitions, none active
+        if buffered:  # inactive because their stream buffer is full
+            consumer._buffered_partitions.add(TP("events", 0))
+        if suspended_s:
+            consumer.suspend_flow.set()
+            consumer.flow_active = False
+            asyncio.get_running_loop().call_later(suspended_s, consumer.resume_flow)
+        records, active = await consumer._wait_next_records(0.1)
+        assert (records, active) == ({}, set())
+        return marks[0]
+
+    return asyncio.run(run())
+
+
+def test_a_worker_waiting_for_an_assignment_counts_as_polling(tmp_path: Path) -> None:
+    """aiokafka rejoins only after a poll and faust polls only once assigned (aiokafka
+    #1187): while flow is suspended, each ``mark_every_s`` counts as a poll."""
+    assert 4 <= _marks(tmp_path, suspended_s=0.3, buffered=True) <= 7
+
+
+def test_a_spare_counts_as_polling_but_not_a_worker_whose_buffers_are_full(
+    tmp_path: Path,
+) -> None:
+    assert _marks(tmp_path, suspended_s=0) == 1  # faust slept a second without asking aiokafka
+    assert _marks(tmp_path, suspended_s=0, buffered=True) == 0  # the agent takes nothing
+
+
 def test_the_max_poll_interval_is_a_setting(tmp_path: Path) -> None:
     async def interval() -> float:
         settings = Settings(state_dir=tmp_path, consumer_max_poll_interval_s=42.0)
