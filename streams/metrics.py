@@ -89,6 +89,11 @@ class WorkerMetrics:
             ["topic", "partition"],
             registry=registry,
         )
+        self.stalled = Gauge(
+            p + "stalled_seconds",
+            "Seconds this worker has held events without completing a batch (0: none held).",
+            registry=registry,
+        )
         self.recovery_remaining = Gauge(
             p + "table_recovery_remaining",
             "Changelog messages left to read before the state tables are recovered.",

@@ -42,7 +42,9 @@ than partitions), counts as polling (``_Consumer._wait_next_records``): faust do
 aiokafka for records then, whose poll clock would expire after the max poll interval, leave
 the group and never rejoin (aiokafka #1187). A spare could never take over a partition, and
 a worker whose batch stalled past the interval (faust's buffer full, the consumer not
-polling: aiokafka leaves) waited for an assignment for good.
+polling: aiokafka leaves) waited for an assignment for good. A worker whose partitions are
+out of the fetch for full stream buffers counts as polling only while its agent makes
+progress (``App.progressing``), so a stalled one still leaves.
 
 It also delivers nothing while the app is rebalancing, and seeks back to what it did not
 deliver. faust 0.15.3 resumes the assigned partitions, then seeks them to the committed
@@ -81,15 +83,30 @@ class _ConsumerThread(driver.AIOKafkaConsumerThread):
 
     async def mark_polled(self) -> None:
         """Tell aiokafka the application polled (its poll-interval clock, in this thread)."""
-        with self._ensure_consumer()._fetcher._subscriptions.fetch_context():
+        count_a_poll(self._ensure_consumer())
+
+
+def count_a_poll(consumer: aiokafka.AIOKafkaConsumer) -> None:
+    """Reset ``consumer``'s poll-interval clock as a ``getmany`` does (aiokafka 0.14.0: its
+    ``fetcher_idle_time``), unless it is closed."""
+    if not consumer._closed:
+        with consumer._subscription.fetch_context():
             pass
 
 
 class _Consumer(driver.Consumer):
     mark_every_s = 1.0  # while faust waits for an assignment, a poll for aiokafka this often
+    _revoking = False
 
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        self._revoking = True  # faust's revocation waits for the events in hand meanwhile
+        try:
+            await super().on_partitions_revoked(revoked)
+        finally:
+            self._revoking = False
 
     async def _wait_next_records(self, timeout: float) -> tuple[Any, set[TP] | None]:
         """faust's wait for records, counting as polling for aiokafka while faust does not
@@ -99,22 +116,23 @@ class _Consumer(driver.Consumer):
         - While flow is suspended (a rebalance, or a leave after a stall), faust waits for
           a new assignment, which aiokafka gives only after a poll: a worker whose batch
           stalled past the interval sat out of the group for good. Each second of that
-          wait counts as a poll.
+          wait counts as a poll, except during the revocation (which waits for the events
+          in hand: a stalled batch keeps the worker out until it completes, as a stalled
+          ``poll`` loop would).
         - With no active partition (a spare: more workers than partitions), faust sleeps
-          instead of asking aiokafka: a spare could never take over a partition. Not when
-          partitions are inactive because their stream buffers are full: the agent is not
-          taking events then, and after the interval aiokafka leaves the group, as it
-          should (the partitions go to the other workers), and joins again a second later
-          (the wait above)."""
+          instead of asking aiokafka: a spare could never take over a partition. When the
+          partitions are out of the fetch because their stream buffers are full, only
+          while the app makes progress (``App.progressing``): a worker whose batch stalls
+          leaves the group after the interval (its partitions go to the other workers)."""
         while not self.flow_active and not self.should_stop:
             await self.wait(self.can_resume_flow.wait(), timeout=self.mark_every_s)
-            if not self.flow_active and not self.should_stop:
+            if not (self.flow_active or self.should_stop or self._revoking):
                 await self._mark_polled()
         records, active = await super()._wait_next_records(timeout)
         if (
             active is not None
             and not active
-            and not self._buffered_partitions
+            and (not self._buffered_partitions or cast(App, self.app).progressing())
             and self.flow_active
             and not self.should_stop
         ):
@@ -219,7 +237,8 @@ class App(faust.App):
     ``before_consuming``, when set, is awaited at the start before the consumer and the rest
     of faust start (a stop meanwhile ends the wait; an exception stops the start); what it
     must keep running it starts with :meth:`add_future`. ``consuming`` is set once faust has
-    started: in the group, its first assignment's tables recovered."""
+    started: in the group, its first assignment's tables recovered. ``progressing`` says
+    whether the agents complete their work (see ``_Consumer._wait_next_records``)."""
 
     def __init__(
         self, *args: Any, fetch_max_wait_ms: int, fetch_min_bytes: int, **kwargs: Any
@@ -227,6 +246,7 @@ class App(faust.App):
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.fetch_min_bytes = fetch_min_bytes
         self.before_consuming: Callable[[], Awaitable[None]] | None = None
+        self.progressing: Callable[[], bool] = lambda: True
         self.consuming = asyncio.Event()
         super().__init__(*args, **kwargs)
 

@@ -36,6 +36,10 @@ __all__ = ["WorkerSetupError", "build_worker", "event_partitions", "run_worker"]
 
 log = logging.getLogger(__name__)
 WORKER_GC_PAUSES = "interest_tracker_gc_pause_seconds"
+# a worker holding events without completing a batch for longer than this stops counting
+# as polling when its partitions are out of the fetch (full buffers): aiokafka's poll clock
+# then runs as the stall lasts, and it leaves the group after the max poll interval
+PROGRESS_WITHIN_S = 1.0
 
 
 class WorkerSetupError(RuntimeError):
@@ -179,6 +183,7 @@ def build_worker(
 
     async def housekeeping() -> None:
         _lag_metrics(app, rt)
+        rt.metrics.stalled.set(rt.stalled_for(time.monotonic()))
         if collections is not None and collections.due(time.monotonic(), idle=not rt.busy):
             collections.collect(time.monotonic())
         if time.monotonic() - counted[0] > 60 and rt.ready.is_set():
@@ -238,6 +243,7 @@ def build_worker(
     app.agent(parts.events, name=f"{settings.app_id}.events", concurrency=1)(process)
 
     app.before_consuming = partial(_start_up, app, readers, serve_http, collections)
+    app.progressing = lambda: rt.stalled_for(time.monotonic()) < PROGRESS_WITHIN_S
     app.timer(1.0)(housekeeping)
     return app
 

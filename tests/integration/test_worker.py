@@ -455,11 +455,11 @@ def test_a_worker_stalled_past_the_max_poll_interval_rejoins_and_catches_up(
     new assignment and aiokafka 0.14.0 rejoins only after a poll (aiokafka #1187): the worker
     used to sit out of the group, idle, for good.
 
-    The events go to the per-type topics: 16 partitions fill the buffer in one fetch and
-    the delivery waits (with one topic faust takes full partitions out of the fetch and
-    keeps polling the others, the changelog's: the worker stays in the group, stalled).
-    They span 3 days, less than the allowed lateness: read in another order than the file's,
-    none is too late, and the per-user counts equal replay's."""
+    The events go to the per-type topics (16 partitions: one fetch overfills the buffer and
+    its delivery waits; with fewer, faust may take the full partitions out of the fetch and
+    keep polling the others, and the worker stays in the group, stalled). They span 3 days,
+    less than the allowed lateness: read in another order than the file's, none is too
+    late, and the per-user counts equal replay's."""
     data = tmp_path / "data"
     generate_dataset(GeneratorParams(users=60, items=300, span_days=3.0, seed=13), data)
     events = data / "events.jsonl"
@@ -484,6 +484,7 @@ def test_a_worker_stalled_past_the_max_poll_interval_rejoins_and_catches_up(
             for _ in range(rounds):  # the same events again: counted as processed, applied once
                 produce_files(kafka_topics, None, events, progress=False)
             wait_until(lambda: (w.health() or {}).get("status") == "stalled", 3 * poll_s, "stalled")
+            assert w.metrics()["interest_tracker_stalled_seconds"] > poll_s - 1.5  # set each 1 s
             # the consumer stopped polling: aiokafka left the group (faust's revocation then
             # waits for the batch in hand: the worker stays out until the stall ends)
             wait_until(lambda: _group_members(kafka_topics, app_id) == 0, 6 * poll_s, "a leave")
@@ -493,6 +494,7 @@ def test_a_worker_stalled_past_the_max_poll_interval_rejoins_and_catches_up(
         wait_until(lambda: _committed_to_end(kafka_topics, app_id), 120, "all committed")
         wait_until(lambda: (w.health() or {}).get("status") == "ok", 60, "ok again")
         assert w.health()["generation"] > generation  # type: ignore[index]
+        wait_until(lambda: w.metrics()["interest_tracker_stalled_seconds"] == 0, 5, "0 stalled")
         # events handed over before the leave are fetched again: counted twice, applied once
         assert w.health()["processed"] >= rounds * _lines(events)  # type: ignore[index]
     finally:

@@ -7,10 +7,11 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import aiokafka
 from faust.types import TP, Message
 
 from streams.faust_app.app import build_faust
-from streams.faust_app.transport import Transport
+from streams.faust_app.transport import Transport, count_a_poll
 from streams.settings import Settings
 
 
@@ -127,13 +128,23 @@ def test_nothing_is_delivered_while_rebalancing_and_the_rest_is_fetched_again(
     assert sought == [(1, 2), (0, 3)]
 
 
-def _marks(tmp_path: Path, *, suspended_s: float, buffered: bool = False) -> int:
+def _marks(
+    tmp_path: Path,
+    *,
+    suspended_s: float,
+    buffered: bool = False,
+    progressing: bool = True,
+    revoking: bool = False,
+) -> int:
     """Polls the consumer marks for aiokafka in one wait for records, with no active
     partition, flow suspended (a rebalance) for ``suspended_s`` first."""
 
     async def run() -> int:
-        consumer: Any = build_faust(Settings(state_dir=tmp_path), partitions=4).app.consumer
+        app: Any = build_faust(Settings(state_dir=tmp_path), partitions=4).app
+        app.progressing = lambda: progressing
+        consumer: Any = app.consumer
         consumer.mark_every_s = 0.05
+        consumer._revoking = revoking
         marks = [0]
 
         async def mark() -> None:
@@ -156,15 +167,29 @@ def _marks(tmp_path: Path, *, suspended_s: float, buffered: bool = False) -> int
 
 def test_a_worker_waiting_for_an_assignment_counts_as_polling(tmp_path: Path) -> None:
     """aiokafka rejoins only after a poll and faust polls only once assigned (aiokafka
-    #1187): while flow is suspended, each ``mark_every_s`` counts as a poll."""
-    assert 4 <= _marks(tmp_path, suspended_s=0.3, buffered=True) <= 7
+    #1187): while flow is suspended, each ``mark_every_s`` counts as a poll; not while
+    faust's revocation runs (it waits for the events in hand)."""
+    during = _marks(tmp_path, suspended_s=0.3, buffered=True, progressing=False)
+    assert during >= 2
+    assert _marks(tmp_path, suspended_s=0.3, buffered=True, progressing=False, revoking=True) == 0
 
 
-def test_a_spare_counts_as_polling_but_not_a_worker_whose_buffers_are_full(
-    tmp_path: Path,
-) -> None:
+def test_a_spare_counts_as_polling_and_a_full_buffer_only_with_progress(tmp_path: Path) -> None:
     assert _marks(tmp_path, suspended_s=0) == 1  # faust slept a second without asking aiokafka
-    assert _marks(tmp_path, suspended_s=0, buffered=True) == 0  # the agent takes nothing
+    assert _marks(tmp_path, suspended_s=0, buffered=True) == 1  # the agent takes events
+    assert _marks(tmp_path, suspended_s=0, buffered=True, progressing=False) == 0  # stalled
+
+
+def test_counting_a_poll_resets_aiokafkas_poll_clock() -> None:
+    async def idle_after() -> float:
+        consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9")  # never started
+        subscription: Any = consumer._subscription
+        subscription._last_fetch_ended -= 100.0  # no poll for 100 s
+        assert subscription.fetcher_idle_time >= 100.0
+        count_a_poll(consumer)
+        return float(subscription.fetcher_idle_time)
+
+    assert asyncio.run(idle_after()) < 1.0
 
 
 def test_the_max_poll_interval_is_a_setting(tmp_path: Path) -> None:
