@@ -391,6 +391,23 @@ def _group_members(settings: KafkaSettings, group: str) -> int:
     return len(admin.describe_consumer_groups([group])[group].result(timeout=10).members)
 
 
+POLL_S = 6.0  # the max poll interval of the workers that test it
+
+
+def _buffered_worker(
+    settings: KafkaSettings, state_dir: Path, app_id: str, **env: str
+) -> WorkerProcess:
+    """A worker with a ``POLL_S`` max poll interval and faust's smallest stream buffer."""
+    return WorkerProcess(
+        settings,
+        state_dir,
+        app_id,
+        IT_CONSUMER_MAX_POLL_INTERVAL_S=str(POLL_S),
+        IT_BATCH_MAX_EVENTS="100",  # faust's stream buffer: max(4096, 4 x this)
+        **env,
+    )
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_a_worker_joins_its_group_only_once_loaded_however_long_that_takes(
     kafka_topics: KafkaSettings, tmp_path: Path
@@ -407,14 +424,11 @@ def test_a_worker_joins_its_group_only_once_loaded_however_long_that_takes(
     produce_files(kafka_topics, data / "items.jsonl", data / "events.jsonl", progress=False)
     total = _lines(data / "events.jsonl")
     assert total > 4096 + 2000  # more than faust's stream buffer holds, and a fetch more
-    poll_s = 6.0
     app_id = f"it-{uuid.uuid4().hex[:6]}"
-    w = WorkerProcess(
+    w = _buffered_worker(
         kafka_topics,
         tmp_path / "w",
         app_id,
-        IT_CONSUMER_MAX_POLL_INTERVAL_S=str(poll_s),
-        IT_BATCH_MAX_EVENTS="100",  # faust's stream buffer: max(4096, 4 x this)
         IT_ENCODER_CACHE_DIR=str(tmp_path / "emb"),  # cold: the catalog takes a while to load
     ).start()
     try:
@@ -428,7 +442,7 @@ def test_a_worker_joins_its_group_only_once_loaded_however_long_that_takes(
             health = w.health() or {}
             assert not health.get("items_caught_up"), "the catalog loaded before the stop"
             assert (health.get("status"), health.get("consuming")) == ("starting", False)
-            deadline = time.monotonic() + 3 * poll_s
+            deadline = time.monotonic() + 3 * POLL_S
             while time.monotonic() < deadline:
                 assert _group_members(kafka_topics, app_id) == 0
                 time.sleep(1.0)
@@ -464,15 +478,8 @@ def test_a_worker_stalled_past_the_max_poll_interval_rejoins_and_catches_up(
     generate_dataset(GeneratorParams(users=60, items=300, span_days=3.0, seed=13), data)
     events = data / "events.jsonl"
     produce_files(kafka_topics, data / "items.jsonl", None, progress=False)
-    poll_s = 6.0
     app_id = f"it-{uuid.uuid4().hex[:6]}"
-    w = WorkerProcess(
-        kafka_topics,
-        tmp_path / "w",
-        app_id,
-        IT_CONSUMER_MAX_POLL_INTERVAL_S=str(poll_s),
-        IT_BATCH_MAX_EVENTS="100",  # faust's stream buffer: max(4096, 4 x this)
-    ).start()
+    w = _buffered_worker(kafka_topics, tmp_path / "w", app_id).start()
     try:
         w.wait_ready(180)
         generation = w.health()["generation"]  # type: ignore[index]
@@ -483,11 +490,11 @@ def test_a_worker_stalled_past_the_max_poll_interval_rejoins_and_catches_up(
         try:
             for _ in range(rounds):  # the same events again: counted as processed, applied once
                 produce_files(kafka_topics, None, events, progress=False)
-            wait_until(lambda: (w.health() or {}).get("status") == "stalled", 3 * poll_s, "stalled")
-            assert w.metrics()["interest_tracker_stalled_seconds"] > poll_s - 1.5  # set each 1 s
+            wait_until(lambda: (w.health() or {}).get("status") == "stalled", 3 * POLL_S, "stalled")
+            assert w.metrics()["interest_tracker_stalled_seconds"] > POLL_S - 1.5  # set each 1 s
             # the consumer stopped polling: aiokafka left the group (faust's revocation then
             # waits for the batch in hand: the worker stays out until the stall ends)
-            wait_until(lambda: _group_members(kafka_topics, app_id) == 0, 6 * poll_s, "a leave")
+            wait_until(lambda: _group_members(kafka_topics, app_id) == 0, 6 * POLL_S, "a leave")
         finally:
             os.kill(pid, signal.SIGCONT)
         wait_until(lambda: _group_members(kafka_topics, app_id) == 1, 60, "a rejoin")
@@ -513,14 +520,13 @@ def test_a_spare_worker_still_takes_over_after_idling_past_the_max_poll_interval
     the group after the interval and never rejoin (aiokafka #1187): the spare was useless."""
     create_topics(kafka_settings, partitions=1)
     produce_files(kafka_settings, dataset / "items.jsonl", None, progress=False)
-    poll_s = 6.0
     app_id = f"it-{uuid.uuid4().hex[:6]}"
     workers = [
         WorkerProcess(
             kafka_settings,
             tmp_path / name,
             app_id,
-            IT_CONSUMER_MAX_POLL_INTERVAL_S=str(poll_s),
+            IT_CONSUMER_MAX_POLL_INTERVAL_S=str(POLL_S),
             IT_ENCODER_CACHE_DIR=str(tmp_path / f"{name}-emb"),  # one process per cache
         )
         for name in ("a", "b")
@@ -528,7 +534,7 @@ def test_a_spare_worker_still_takes_over_after_idling_past_the_max_poll_interval
     a, b = (w.start().wait_ready() for w in workers)
     try:
         wait_until(lambda: _group_members(kafka_settings, app_id) == 2, 60, "two members")
-        time.sleep(3 * poll_s)
+        time.sleep(3 * POLL_S)
         assert _group_members(kafka_settings, app_id) == 2
         assert a.stop() == 0, a.log_tail()
         events = dataset / "events.jsonl"
