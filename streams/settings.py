@@ -8,26 +8,54 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_BOOTSTRAP", "DEFAULT_TOPICS_SPEC", "RENAMED", "KafkaSettings", "Settings"]
+__all__ = [
+    "DEFAULT_BOOTSTRAP",
+    "DEFAULT_TOPICS_SPEC",
+    "RENAMED",
+    "TLS_PROTOCOLS",
+    "KafkaSettings",
+    "SaslMechanism",
+    "SecurityProtocol",
+    "Settings",
+]
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_TOPICS_SPEC = Path(__file__).resolve().parents[1] / "deploy" / "topics.json"
 
 
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+TLS_PROTOCOLS = frozenset({"SSL", "SASL_SSL"})
+
+
 class KafkaSettings(BaseSettings):
-    """How to reach Kafka. Credentials are secrets and never logged."""
+    """How to reach Kafka. Credentials are secrets and never logged.
+
+    Every client gets the same connection: librdkafka's (producers, admin, ``tail``) through
+    :meth:`client_config`, aiokafka's and faust's (the worker's consumer group, tables and
+    readers) through :mod:`streams.kafka.security`."""
 
     model_config = SettingsConfigDict(env_prefix="IT_", extra="ignore")
 
     bootstrap: str = Field(DEFAULT_BOOTSTRAP, description="host:port[,host:port] of the brokers")
-    security_protocol: str = "PLAINTEXT"
-    sasl_mechanism: str | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
+    security_protocol: SecurityProtocol = Field(
+        "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    sasl_mechanism: SaslMechanism | None = Field(
+        None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* protocols)"
+    )
+    sasl_username: str | None = Field(None, description="the SASL user")
+    sasl_password: SecretStr | None = Field(None, description="its password (never logged)")
+    ssl_ca_location: Path | None = Field(
+        None,
+        description="CA certificates (PEM) that sign the brokers' certificates (SSL, SASL_SSL); "
+        "default: the system's",
+    )
     topic_prefix: str = Field("", description="prefix for every topic name (isolation, tenancy)")
     topics_spec: Path = Field(DEFAULT_TOPICS_SPEC, description="declarative topic spec (JSON)")
 
@@ -47,7 +75,37 @@ class KafkaSettings(BaseSettings):
             conf["sasl.username"] = self.sasl_username
         if self.sasl_password is not None:
             conf["sasl.password"] = self.sasl_password.get_secret_value()
+        if self.ssl_ca_location is not None:
+            conf["ssl.ca.location"] = str(self.ssl_ca_location)
         return conf
+
+    @model_validator(mode="after")
+    def _complete_security(self) -> KafkaSettings:
+        """SASL needs a mechanism and credentials; credentials without SASL are a mistake
+        (they would be ignored), and so is a CA file without TLS."""
+        sasl = self.security_protocol.startswith("SASL_")
+        given = [
+            name
+            for name in ("sasl_mechanism", "sasl_username", "sasl_password")
+            if getattr(self, name) is not None
+        ]
+        if sasl and len(given) < 3:
+            missing = sorted({"sasl_mechanism", "sasl_username", "sasl_password"} - set(given))
+            raise ValueError(
+                f"IT_SECURITY_PROTOCOL={self.security_protocol} needs "
+                + ", ".join(f"IT_{m.upper()}" for m in missing)
+            )
+        if given and not sasl:
+            raise ValueError(
+                f"IT_{given[0].upper()} is set but IT_SECURITY_PROTOCOL={self.security_protocol} "
+                "uses no SASL (SASL_PLAINTEXT or SASL_SSL)"
+            )
+        if self.ssl_ca_location is not None and self.security_protocol not in TLS_PROTOCOLS:
+            raise ValueError(
+                "IT_SSL_CA_LOCATION is set but IT_SECURITY_PROTOCOL="
+                f"{self.security_protocol} uses no TLS (SSL or SASL_SSL)"
+            )
+        return self
 
 
 RENAMED = {
@@ -63,9 +121,9 @@ class Settings(KafkaSettings):
     app_id: str = Field("interest-tracker", description="consumer group and table namespace")
     state_dir: Path = Field(Path("data/state"), description="RocksDB tables and caches")
     engine_config: Path | None = Field(None, description="EngineParams file (JSON or TOML)")
-    metrics_host: str = "127.0.0.1"
+    metrics_host: str = Field("127.0.0.1", description="address of the metrics and health server")
     metrics_port: int = Field(9464, ge=0, le=65535, description="0 = any free port")
-    log_level: str = "INFO"
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     replication_factor: int = Field(1, ge=1, description="of the topics faust creates")
     standby_replicas: int = Field(0, ge=0, description="faust table standby replicas")
     batch_max_events: int = Field(2000, ge=1, description="a batch closes at this size ...")

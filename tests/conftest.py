@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
-from streams.kafka.local import LocalKafkaError, local_kafka
+from streams.kafka.local import LocalKafkaError, free_port, local_kafka
 from streams.settings import KafkaSettings
 from tests.integration.worker_proc import create_topics
 
@@ -43,23 +44,60 @@ def real_encoder(packaged: EncoderParts) -> TransformerEncoder:
     )
 
 
+SASL_USER, SASL_PASSWORD = "it", "it-secret"  # deploy/kafka/kafka.sh's defaults
+
+
+@dataclass(frozen=True)
+class Broker:
+    bootstrap: str
+    """The PLAINTEXT listener."""
+    sasl_bootstrap: str | None
+    """A SASL_PLAINTEXT listener (PLAIN and SCRAM, ``SASL_USER``/``SASL_PASSWORD``)."""
+
+
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real single-node Kafka broker on 127.0.0.1, started for this test session.
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A real single-node Kafka broker on 127.0.0.1, started for this test session, with a
+    PLAINTEXT and a SASL_PLAINTEXT listener.
 
     The run fails (never skips) when the broker cannot start. ``IT_TEST_BOOTSTRAP`` points
-    the tests at an already running broker instead.
+    the tests at an already running broker instead (``IT_TEST_SASL_BOOTSTRAP``: its SASL
+    listener, with the user above).
     """
     external = os.environ.get("IT_TEST_BOOTSTRAP")
     if external:
-        yield external
+        yield Broker(external, os.environ.get("IT_TEST_SASL_BOOTSTRAP"))
         return
     with ExitStack() as stack:
+        sasl_port = free_port()
         try:
-            bootstrap = stack.enter_context(local_kafka(tmp_path_factory.mktemp("kafka")))
+            bootstrap = stack.enter_context(
+                local_kafka(tmp_path_factory.mktemp("kafka"), sasl_port=sasl_port)
+            )
         except LocalKafkaError as exc:
             pytest.fail(str(exc), pytrace=False)
-        yield bootstrap
+        yield Broker(bootstrap, f"127.0.0.1:{sasl_port}")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: Broker) -> str:
+    """The session broker's PLAINTEXT address."""
+    return kafka_broker.bootstrap
+
+
+@pytest.fixture
+def kafka_sasl_settings(kafka_broker: Broker) -> KafkaSettings:
+    """Settings for the session broker's SASL listener (SCRAM-SHA-256), fresh topic prefix."""
+    if kafka_broker.sasl_bootstrap is None:
+        pytest.skip("IT_TEST_BOOTSTRAP is set without IT_TEST_SASL_BOOTSTRAP")
+    return KafkaSettings(
+        bootstrap=kafka_broker.sasl_bootstrap,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="SCRAM-SHA-256",
+        sasl_username=SASL_USER,
+        sasl_password=SASL_PASSWORD,
+        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
+    )
 
 
 @pytest.fixture

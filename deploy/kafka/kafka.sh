@@ -13,6 +13,9 @@
 #   KAFKA_CACHE        jar cache (default ${XDG_CACHE_HOME:-~/.cache}/interest-tracker/kafka-<version>)
 #   KAFKA_READY_TIMEOUT seconds to wait for readiness (default 90)
 #   KAFKA_HEAP         JVM heap (default -Xms256m -Xmx1g)
+#   KAFKA_SASL_PORT    also serve SASL_PLAINTEXT clients on this port (PLAIN, SCRAM-SHA-256 and
+#                      SCRAM-SHA-512; default: no such listener), for one user:
+#   KAFKA_SASL_USER, KAFKA_SASL_PASSWORD  (default it / it-secret; SCRAM's are set at format)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,6 +26,9 @@ data="${KAFKA_DATA:-${TMPDIR:-/tmp}/interest-tracker-kafka-$port}"
 cache="${KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/interest-tracker/kafka-$version}"
 ready_timeout="${KAFKA_READY_TIMEOUT:-90}"
 heap="${KAFKA_HEAP:--Xms256m -Xmx1g}"
+sasl_port="${KAFKA_SASL_PORT:-}"
+sasl_user="${KAFKA_SASL_USER:-it}"
+sasl_password="${KAFKA_SASL_PASSWORD:-it-secret}"
 
 log() { printf '[kafka] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -49,15 +55,23 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 write_config() {
   mkdir -p "$data/logs" "$data/kraft"
+  local listeners="PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport"
+  local advertised="PLAINTEXT://127.0.0.1:$port"
+  local protocols="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+  if [[ -n "$sasl_port" ]]; then
+    listeners+=",SASL_PLAINTEXT://127.0.0.1:$sasl_port"
+    advertised+=",SASL_PLAINTEXT://127.0.0.1:$sasl_port"
+    protocols+=",SASL_PLAINTEXT:SASL_PLAINTEXT"
+  fi
   cat >"$data/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listeners
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$protocols
 log.dirs=$data/kraft
 num.partitions=1
 auto.create.topics.enable=false
@@ -71,6 +85,14 @@ group.initial.rebalance.delay.ms=0
 log.retention.hours=24
 log.segment.bytes=67108864
 EOF
+  if [[ -n "$sasl_port" ]]; then
+    cat >>"$data/server.properties" <<EOF
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$sasl_user="$sasl_password";
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+EOF
+  fi
   cat >"$data/log4j2.properties" <<EOF
 status = warn
 appender.file.type = File
@@ -107,8 +129,13 @@ up() {
   if [[ ! -f "$data/kraft/meta.properties" ]]; then
     local cluster_id
     cluster_id="$(java_cmd kafka.tools.StorageTool random-uuid 2>>"$data/logs/format.log")"
+    local scram=()
+    if [[ -n "$sasl_port" ]]; then
+      scram=(--add-scram "SCRAM-SHA-256=[name=$sasl_user,password=$sasl_password]"
+             --add-scram "SCRAM-SHA-512=[name=$sasl_user,password=$sasl_password]")
+    fi
     java_cmd kafka.tools.StorageTool format -t "$cluster_id" -c "$data/server.properties" \
-      >>"$data/logs/format.log" 2>&1 || { tail -20 "$data/logs/format.log" >&2; die "formatting $data failed"; }
+      ${scram[@]+"${scram[@]}"} >>"$data/logs/format.log" 2>&1 || { tail -20 "$data/logs/format.log" >&2; die "formatting $data failed"; }
   fi
   local t0=$SECONDS
   log "starting Kafka $version on 127.0.0.1:$port (data $data)"

@@ -9,9 +9,10 @@ import faust
 
 from streams.faust_app.state_store import store_url
 from streams.faust_app.transport import App
-from streams.settings import Settings
+from streams.kafka.security import ssl_context
+from streams.settings import KafkaSettings, Settings
 
-__all__ = ["EVENT_TOPICS", "FaustParts", "build_faust"]
+__all__ = ["EVENT_TOPICS", "FaustParts", "build_faust", "credentials"]
 
 EVENT_TOPICS = ("events.click", "events.view", "events.purchase", "events")
 
@@ -31,6 +32,23 @@ class FaustParts:
     users: Any  # faust.Table of bytes -> bytes
 
 
+def credentials(settings: KafkaSettings) -> faust.types.auth.CredentialsT | None:
+    """faust's credentials for ``settings`` (its consumer, producer and topic admin take
+    them): SASL (over TLS for ``SASL_SSL``), TLS alone, or none."""
+    context = ssl_context(settings)
+    if settings.sasl_mechanism is not None:
+        password = settings.sasl_password
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=password.get_secret_value() if password else None,
+            mechanism=settings.sasl_mechanism,
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
 def build_faust(settings: Settings, *, partitions: int) -> FaustParts:
     """The App: RocksDB tables under ``state_dir``, raw bytes everywhere, no faust web server.
 
@@ -42,6 +60,7 @@ def build_faust(settings: Settings, *, partitions: int) -> FaustParts:
         fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         fetch_min_bytes=settings.consumer_fetch_min_bytes,
         broker=[f"kafka://{h}" for h in settings.bootstrap.split(",")],
+        broker_credentials=credentials(settings),
         store="rocksdb://",
         datadir=str(settings.state_dir),
         web_enabled=False,

@@ -21,15 +21,17 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import ConsumerRecord
 
 from streams.host.client import EngineClient
 from streams.kafka.broadcast import BroadcastReader
 from streams.kafka.output import OutputProducer, OutRecord
+from streams.kafka.security import aiokafka_security
 from streams.kafka.signals_checkpoint import Found, checkpoint_records, read_checkpoints
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
@@ -41,7 +43,9 @@ log = logging.getLogger(__name__)
 CHECKPOINT_TOPIC = "signals.checkpoints"
 
 
-async def read_checkpoints_topic(bootstrap: str, topic: str, client_id: str) -> list[Found]:
+async def read_checkpoints_topic(
+    bootstrap: str, topic: str, client_id: str, security: Mapping[str, Any] | None = None
+) -> list[Found]:
     """The checkpoints in ``topic`` (read to its end now), best first
     (:func:`~streams.kafka.signals_checkpoint.read_checkpoints`). Only the latest value of
     each key is kept while reading."""
@@ -56,7 +60,13 @@ async def read_checkpoints_topic(bootstrap: str, topic: str, client_id: str) -> 
             else:
                 latest[r.key] = r.value
 
-    reader = BroadcastReader(bootstrap, topic, collect, client_id=client_id)  # type: ignore[arg-type]
+    reader = BroadcastReader(
+        bootstrap,
+        topic,
+        collect,  # type: ignore[arg-type]
+        client_id=client_id,
+        security=security,
+    )
     running = asyncio.create_task(reader.run())
     loaded = asyncio.create_task(reader.caught_up.wait())
     try:
@@ -116,7 +126,10 @@ class SignalCheckpoints:
         s = self.settings
         try:
             found = await read_checkpoints_topic(
-                s.bootstrap, self.topic, client_id=f"{s.app_id}-checkpoints"
+                s.bootstrap,
+                self.topic,
+                client_id=f"{s.app_id}-checkpoints",
+                security=aiokafka_security(s),
             )
             self._known = [_Known(f.covered, f.blob is not None, f.keys) for f in found]
             for f in found:

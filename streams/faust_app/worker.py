@@ -29,6 +29,7 @@ from streams.host.client import EngineClient, ThreadEngine
 from streams.host.process import ProcessEngine
 from streams.kafka.broadcast import BroadcastReader
 from streams.kafka.output import OutputProducer
+from streams.kafka.security import aiokafka_security
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 
@@ -89,12 +90,14 @@ class _Readers:
             settings.topic("items"),
             self.on_items,
             client_id=f"{settings.app_id}-items",
+            security=aiokafka_security(settings),
         )
         self.signals = BroadcastReader(
             settings.bootstrap,
             settings.topic("signals"),
             self.on_signals,
             client_id=f"{settings.app_id}-signals",
+            security=aiokafka_security(settings),
         )
         self.checkpoints = SignalCheckpoints(settings, rt.engine, rt.metrics, writes=lambda: False)
         self.signals.after_fetch = self.checkpoints.after_fetch

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
@@ -42,8 +43,11 @@ class BroadcastReader:
         *,
         max_records: int = 5000,
         client_id: str = "interest-tracker-broadcast",
+        security: Mapping[str, Any] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self.security = dict(security or {})
+        """aiokafka's security arguments (:func:`streams.kafka.security.aiokafka_security`)."""
         self.topic = topic
         self.handler = handler
         self.max_records = max_records
@@ -97,6 +101,7 @@ class BroadcastReader:
             enable_auto_commit=False,
             client_id=self.client_id,
             auto_offset_reset="earliest",
+            **self.security,
         )
         await consumer.start()
         try:

@@ -191,6 +191,37 @@ def test_worker_gives_the_same_results_as_replay(
         assert f"interest_tracker_state_cache_{name}" in m
 
 
+def test_every_client_of_a_worker_reaches_a_sasl_listener(
+    kafka_sasl_settings: KafkaSettings, dataset: Path, tmp_path: Path
+) -> None:
+    """Over SASL_PLAINTEXT with SCRAM-SHA-256 only (the broker's listener refuses anything
+    else): the topics created and the files produced (librdkafka), the catalog, signal and
+    checkpoint readers (aiokafka), faust's group, table and changelog, and the outputs and
+    checkpoints published; the results are replay's, and a restart loads a checkpoint."""
+    settings = create_topics(kafka_sasl_settings, partitions=2)
+    produce_files(settings, dataset / "items.jsonl", None, progress=False)
+    app_id = f"it-{uuid.uuid4().hex[:6]}"
+    worker = WorkerProcess(settings, tmp_path / "w", app_id, IT_SIGNALS_CHECKPOINT_S="1")
+    try:
+        worker.start().wait_ready()
+        produce_files(settings, None, dataset / "events.jsonl", progress=False, single_topic=True)
+        wait_until(lambda: _settled([worker], settings, app_id), 240, "worker settled")
+        written = 'interest_tracker_signal_checkpoints_total{outcome="written"}'
+        wait_until(lambda: worker.metrics().get(written, 0) >= 1, 60, "a checkpoint written")
+        got_recs = last_by_key(read_topic(settings, "recommendations"))
+    finally:
+        assert worker.stop() == 0, worker.log_tail()
+    _assert_same_recommendations(
+        got_recs, _replay(dataset, dataset / "events.jsonl", tmp_path)["recs"]
+    )
+    again = WorkerProcess(settings, tmp_path / "w", app_id)
+    try:
+        health = again.start().wait_ready().health() or {}
+        assert health.get("signals_checkpoint_covered"), health
+    finally:
+        assert again.stop() == 0, again.log_tail()
+
+
 def _full_collections(worker: WorkerProcess) -> tuple[float, float]:
     """Full garbage collections of the worker and the engine process so far: one before
     start-up freezes, one settling once the catalog is loaded, then the scheduled ones (the

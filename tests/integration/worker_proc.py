@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from streams.kafka.local import free_port
 from streams.kafka.topics import apply_topics, load_topic_specs
 from streams.settings import DEFAULT_TOPICS_SPEC, KafkaSettings
 
@@ -33,10 +33,20 @@ def create_topics(settings: KafkaSettings, partitions: int) -> KafkaSettings:
     return settings
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def settings_env(settings: KafkaSettings) -> dict[str, str]:
+    """The ``IT_`` variables that give a worker or a command ``settings``' connection."""
+    env = {
+        "IT_BOOTSTRAP": settings.bootstrap,
+        "IT_TOPIC_PREFIX": settings.topic_prefix,
+        "IT_SECURITY_PROTOCOL": settings.security_protocol,
+    }
+    if settings.sasl_mechanism is not None:
+        env["IT_SASL_MECHANISM"] = settings.sasl_mechanism
+    if settings.sasl_username is not None:
+        env["IT_SASL_USERNAME"] = settings.sasl_username
+    if settings.sasl_password is not None:
+        env["IT_SASL_PASSWORD"] = settings.sasl_password.get_secret_value()
+    return env
 
 
 def wait_until(cond: Callable[[], bool], timeout: float, what: str, step: float = 0.5) -> None:
@@ -58,8 +68,7 @@ class WorkerProcess:
         self.log_path = state_dir.with_suffix(".log")
         self.env = {
             **os.environ,
-            "IT_BOOTSTRAP": settings.bootstrap,
-            "IT_TOPIC_PREFIX": settings.topic_prefix,
+            **settings_env(settings),
             "IT_APP_ID": app_id,
             "IT_REFRESH_IDLE_S": "1.0",
             "IT_BATCH_MAX_WAIT_S": "0.1",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -19,3 +21,9 @@ def test_the_old_state_cache_variable_names_its_replacement(
     monkeypatch.setenv("IT_STATE_CACHE_USERS", "0")
     with pytest.raises(ValidationError, match="IT_STATE_CACHE_MB"):
         Settings()
+
+
+def test_every_setting_is_documented_with_its_variable() -> None:
+    ops = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    missing = [n for n in Settings.model_fields if f"`IT_{n.upper()}`" not in ops]
+    assert not missing, f"not in docs/operations.md's settings table: {missing}"
