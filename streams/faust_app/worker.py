@@ -6,7 +6,7 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -33,7 +33,7 @@ from streams.kafka.security import aiokafka_security
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 
-__all__ = ["WorkerSetupError", "build_worker", "event_partitions", "run_worker"]
+__all__ = ["WorkerSetupError", "build_worker", "event_partitions", "lag_metrics", "run_worker"]
 
 log = logging.getLogger(__name__)
 WORKER_GC_PAUSES = "interest_tracker_gc_pause_seconds"
@@ -185,7 +185,7 @@ def build_worker(
     counted = [0.0]
 
     async def housekeeping() -> None:
-        _lag_metrics(app, rt)
+        lag_metrics(app, rt.metrics, rt.positions, event_topics)
         rt.metrics.stalled.set(rt.stalled_for(time.monotonic()))
         if collections is not None and collections.due(time.monotonic(), idle=not rt.busy):
             collections.collect(time.monotonic())
@@ -220,7 +220,7 @@ def build_worker(
             "batches": rt.batches,
             "processed": rt.processed,
             "pending_refresh": rt.pending_refresh(),
-            "partitions": sorted(f"{t}:{p}" for t, p in rt.positions),
+            "partitions": _assigned(app, event_topics),
         }
 
     async def serve_http() -> None:
@@ -233,7 +233,7 @@ def build_worker(
         finally:
             await runner.cleanup()
 
-    def owned() -> set[int]:
+    def owned() -> set[int]:  # the event partitions assigned
         try:
             return {tp.partition for tp in app.consumer.assignment() if tp.topic in event_topics}
         except Exception:  # not assigned yet
@@ -274,28 +274,59 @@ async def _settle_when_consuming(app: App, collections: FullCollections | None) 
         collections.settle(time.monotonic())
 
 
-def _lag_metrics(app: faust.App, rt: WorkerRuntime) -> None:
-    """Consumer lag per assigned partition and table recovery progress (never raises: the
-    Prometheus-sensor trap, faust #214, is end offsets unknown during a rebalance)."""
-    metrics = rt.metrics
+def lag_metrics(
+    app: faust.App,
+    metrics: WorkerMetrics,
+    positions: dict[tuple[str, int], int],
+    event_topics: set[str],
+) -> None:
+    """Consumer lag per assigned event partition and table recovery progress (never raises:
+    the Prometheus-sensor trap, faust #214, is end offsets unknown during a rebalance).
+
+    A partition's lag is its end offset minus the next offset to process: after this
+    worker's last completed batch of it (``positions``), or the group's committed offset it
+    was assigned at when that is further (a partition with nothing new since its commit has
+    no lag, also right after a start). Partitions no longer assigned leave the metric and
+    ``positions``; the tables' changelogs are not consumer lag."""
     try:
         consumer = app.consumer
-        assignment = consumer.assignment()
+        assigned = {(tp.topic, tp.partition): tp for tp in consumer.assignment()}
     except Exception:  # not started / rebalancing
         return
-    for tp in assignment:
+    assigned = {key: tp for key, tp in assigned.items() if key[0] in event_topics}
+    committed: Mapping[Any, int | None] = getattr(consumer, "_committed_offset", {})
+    for key, tp in assigned.items():
         try:
             high = consumer.highwater(tp)
         except Exception:
             high = None
         if high is not None:
-            done = rt.positions.get((tp.topic, tp.partition), 0)
-            metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, high - done))
+            done = max(positions.get(key, 0), committed.get(tp) or 0)
+            metrics.consumer_lag.labels(key[0], str(key[1])).set(max(0, high - done))
+    for key in [k for k in positions if k not in assigned]:
+        del positions[key]
+    exported = {(x.labels["topic"], x.labels["partition"]) for x in _samples(metrics.consumer_lag)}
+    for topic, partition in exported:
+        if (topic, int(partition)) not in assigned:
+            metrics.consumer_lag.remove(topic, partition)
     try:
         recovery: Any = getattr(app.tables, "recovery", None)
         metrics.recovery_remaining.set(recovery.active_remaining_total() if recovery else 0)
     except Exception:
         metrics.recovery_remaining.set(0)
+
+
+def _assigned(app: faust.App, event_topics: set[str]) -> list[str]:
+    """``topic:partition`` of the event partitions assigned to the worker now."""
+    try:
+        tps = app.consumer.assignment()
+    except Exception:  # not started / rebalancing
+        return []
+    return sorted(f"{tp.topic}:{tp.partition}" for tp in tps if tp.topic in event_topics)
+
+
+def _samples(metric: Any) -> list[Any]:
+    return [x for m in metric.collect() for x in m.samples]
 
 
 def run_worker(settings: Settings) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -388,6 +389,11 @@ def test_restart_after_sigterm_and_sigkill_loses_nothing_and_applies_nothing_twi
         producer.join()
         w.start().wait_ready()
         wait_until(lambda: _committed_to_end(kafka_topics, app_id), 240, "all committed")
+        assert w.stop(signal.SIGTERM) == 0, w.log_tail()
+        w.start().wait_ready()  # nothing new since the commits: no partition lags
+        event_partitions = {(kafka_topics.topic(t), str(p)) for t in EVENT_TOPICS for p in range(4)}
+        wait_until(lambda: set(_lags(w)) == event_partitions, 30, f"lag of each\n{_lags(w)}")
+        assert set(_lags(w).values()) == {0.0}, _lags(w)
     finally:
         producer.join()
         w.stop()
@@ -396,6 +402,16 @@ def test_restart_after_sigterm_and_sigkill_loses_nothing_and_applies_nothing_twi
     assert got == want
     # the global signals too: no batch's increments counted twice, none lost
     _assert_same_signals(_published_signals(kafka_topics), want_signals)
+
+
+def _lags(w: WorkerProcess) -> dict[tuple[str, str], float]:
+    """``interest_tracker_consumer_lag`` by (topic, partition)."""
+    out = {}
+    for name, value in w.metrics().items():
+        if name.startswith("interest_tracker_consumer_lag{"):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', name))
+            out[labels["topic"], labels["partition"]] = value
+    return out
 
 
 def _engine_pid(worker: WorkerProcess) -> int | None:

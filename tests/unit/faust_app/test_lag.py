@@ -1,0 +1,78 @@
+"""Consumer lag: from the next offset to process, for the assigned event partitions only."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from faust.types import TP
+from prometheus_client import CollectorRegistry
+
+from streams.faust_app.worker import lag_metrics
+from streams.metrics import WorkerMetrics
+
+EVENTS = {"events", "events.click"}
+
+
+class _Consumer:
+    """What ``lag_metrics`` reads of faust's consumer (its aiokafka consumer's end offsets,
+    the assignment, the committed offsets it seeked to)."""
+
+    def __init__(self, high: dict[TP, int], committed: dict[TP, int]) -> None:
+        self.high = high
+        self._committed_offset: defaultdict[TP, int | None] = defaultdict(lambda: None)
+        self._committed_offset.update(committed)
+
+    def assignment(self) -> set[TP]:
+        return set(self.high)
+
+    def highwater(self, tp: TP) -> int:
+        return self.high[tp]
+
+
+class _App:
+    def __init__(self, consumer: _Consumer) -> None:
+        self.consumer = consumer
+        self.tables = None
+
+
+def _lag(registry: CollectorRegistry) -> dict[tuple[str, str], float]:
+    out = {}
+    for metric in registry.collect():
+        for s in metric.samples:
+            if s.name == "interest_tracker_consumer_lag":
+                out[s.labels["topic"], s.labels["partition"]] = s.value
+    return out
+
+
+def test_lag_counts_from_the_commit_or_the_last_batch_whichever_is_further() -> None:
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry)
+    quiet, busy, fresh = TP("events", 0), TP("events", 1), TP("events.click", 0)
+    changelog = TP("app-users-changelog", 0)
+    consumer = _Consumer(
+        {quiet: 500, busy: 900, fresh: 40, changelog: 7000}, {quiet: 500, busy: 100}
+    )
+    positions = {("events", 1): 850}  # this worker completed a batch of it since its start
+    app: Any = _App(consumer)
+    lag_metrics(app, metrics, positions, EVENTS)
+    assert _lag(registry) == {
+        ("events", "0"): 0.0,  # nothing new since the commit it was assigned at
+        ("events", "1"): 50.0,
+        ("events.click", "0"): 40.0,  # never committed: all of it
+    }
+
+
+def test_a_partition_no_longer_assigned_leaves_the_metric_and_the_positions() -> None:
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry)
+    kept, moved = TP("events", 0), TP("events", 1)
+    consumer = _Consumer({kept: 10, moved: 10}, {})
+    positions = {("events", 0): 4, ("events", 1): 6}
+    app: Any = _App(consumer)
+    lag_metrics(app, metrics, positions, EVENTS)
+    assert _lag(registry) == {("events", "0"): 6.0, ("events", "1"): 4.0}
+    del consumer.high[moved]  # revoked: another worker has it now
+    lag_metrics(app, metrics, positions, EVENTS)
+    assert _lag(registry) == {("events", "0"): 6.0}
+    assert positions == {("events", 0): 4}
