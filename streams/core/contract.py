@@ -20,6 +20,7 @@ Reason codes: see :data:`REASONS`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
@@ -38,7 +39,7 @@ __all__ = ["REASONS", "EventParser", "ItemParser", "iso_to_ms"]
 
 REASONS: Mapping[str, str] = {
     "oversized": "the message is larger than limits.max_message_bytes",
-    "malformed_json": "the bytes are not one JSON value (or not UTF-8)",
+    "malformed_json": "the bytes are not one JSON value of Unicode text (or not UTF-8)",
     "not_an_object": "the JSON value is not an object",
     "missing_field": "a required field is absent",
     "wrong_type": "a field has the wrong JSON type",
@@ -88,7 +89,34 @@ def _decode(msg: Message, limit: int) -> object | Rejection:
         obj: object = json.loads(msg.value)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # deep nesting: bad input
         return _reject(msg, "malformed_json", str(exc)[:200])
+    if _lone_surrogate(obj):
+        return _reject(msg, "malformed_json", "a lone surrogate (e.g. \\ud800) is not Unicode text")
     return obj
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(obj: object) -> bool:
+    """Whether a key or string of ``obj``, at any depth, holds a lone UTF-16 surrogate.
+
+    JSON's ``\\u`` escapes let one through (``json`` joins only proper pairs), and so does
+    ``json``'s decoding of bytes (``surrogatepass``); it is not Unicode text: it cannot be
+    encoded as UTF-8, tokenized or published, so it would fail the batch downstream."""
+    todo = [obj]
+    while todo:
+        x = todo.pop()
+        if isinstance(x, str):
+            if _SURROGATE.search(x):
+                return True
+        elif isinstance(x, dict):
+            for k, v in x.items():
+                if _SURROGATE.search(k):
+                    return True
+                todo.append(v)
+        elif isinstance(x, list):
+            todo.extend(x)
+    return False
 
 
 def _checked(

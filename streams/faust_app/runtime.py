@@ -30,7 +30,7 @@ import os
 import time
 import weakref
 from collections import Counter, OrderedDict, deque
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -439,11 +439,25 @@ class WorkerRuntime:
         out.extend(self._out("signals", key, value) for value in result.signal_records)
         return out
 
-    async def publish_rejections(self, rejections: Sequence[Rejection]) -> None:
-        """Dead-letter rejected items (from the catalog reader) and wait for the broker."""
+    async def publish_rejections(
+        self,
+        rejections: Sequence[Rejection],
+        keys: Mapping[tuple[str, int, int], bytes | None] | None = None,
+    ) -> None:
+        """Dead-letter rejected items (from the catalog reader), each under its record's key
+        (``keys`` by topic, partition and offset), and wait for the broker."""
+        keys = keys or {}
         letters = [
             self._dead_letter(
-                r.reason, r.detail, Message(r.value, None, r.topic, r.partition, r.offset)
+                r.reason,
+                r.detail,
+                Message(
+                    r.value,
+                    keys.get((r.topic, r.partition, r.offset)),
+                    r.topic,
+                    r.partition,
+                    r.offset,
+                ),
             )
             for r in rejections
         ]

@@ -121,7 +121,8 @@ class _Readers:
         msgs = [Message(r.value or b"", r.key, "items", r.partition, r.offset) for r in records]
         result = await rt.engine.apply_items(msgs)
         if result.rejections:
-            await rt.publish_rejections(result.rejections)
+            keys = {(m.topic, m.partition, m.offset): m.key for m in msgs}
+            await rt.publish_rejections(result.rejections, keys)
         rt.metrics.items.set(result.catalog_items)
 
     async def on_signals(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:

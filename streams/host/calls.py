@@ -196,9 +196,33 @@ class EngineCalls:
         log.info("item index built over %d items in %.1f s (%s)", b.rows, b.seconds, where)
 
     def apply_items(self, messages: list[Message]) -> ItemsOut:
-        """Catalog upserts and deletions (one encoder call for the new or changed items)."""
-        res = self.engine.apply_items(messages)
-        return ItemsOut(res.rejections, self.catalog_items())
+        """Catalog upserts and deletions (one encoder call for the new or changed items).
+
+        If the call raises, each record is applied alone, and one that still raises comes
+        back as a ``processing_error`` rejection: the catalog is read whole by every worker
+        at every start, so a record the engine cannot take would otherwise stop them all,
+        each time (re-applying a record is idempotent: an upsert of the same item)."""
+        try:
+            rejections = self.engine.apply_items(messages).rejections
+        except Exception:
+            log.exception("engine failed on %d catalog records; retrying one by one", len(messages))
+            rejections = []
+            for m in messages:
+                try:
+                    rejections += self.engine.apply_items([m]).rejections
+                except Exception as exc:
+                    log.exception("poison catalog record %s/%d@%d", m.topic, m.partition, m.offset)
+                    rejections.append(
+                        Rejection(
+                            "processing_error",
+                            repr(exc)[:200],
+                            m.value,
+                            m.topic,
+                            m.partition,
+                            m.offset,
+                        )
+                    )
+        return ItemsOut(rejections, self.catalog_items())
 
     def apply_signals(self, records: list[bytes]) -> SignalsOut:
         """Apply encoded signal-delta records, each batch once and only when all its records

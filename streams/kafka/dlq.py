@@ -2,7 +2,7 @@
 
 A record on ``events.dlq`` is keyed by the original key and carries, as JSON::
 
-    {"reason": "invalid_json", "detail": "...", "topic": "events.click", "partition": 3,
+    {"reason": "malformed_json", "detail": "...", "topic": "events.click", "partition": 3,
      "offset": 1234, "key_b64": "...", "value_b64": "...", "value_utf8": "...",
      "rejected_at_ms": 1700000000000, "version": 1}
 

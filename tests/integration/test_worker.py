@@ -269,6 +269,12 @@ def _produce_some_unkeyed(settings: KafkaSettings, lines: list[bytes]) -> None:
     assert producer.flush(30) == 0
 
 
+BAD_ITEMS = {
+    b"bad-item-1": b'{"item_id":"bad-item-1","title":"\\ud800","category":"x"}',
+    b"bad-item-2": b'{"item_id":"bad-item-2",',
+}
+
+
 @pytest.mark.parametrize("engine_process", ["true", "false"], ids=["engine-process", "thread"])
 def test_bad_input_goes_to_the_dead_letter_topic(
     kafka_topics: KafkaSettings, dataset: Path, tmp_path: Path, engine_process: str
@@ -281,6 +287,10 @@ def test_bad_input_goes_to_the_dead_letter_topic(
         body.insert(i * 30, bad)
     mixed.write_bytes(b"\n".join(body) + b"\n")
     produce_files(kafka_topics, dataset / "items.jsonl", None, progress=False)
+    items = Producer(kafka_topics.client_config())
+    for key, value in BAD_ITEMS.items():
+        items.produce(kafka_topics.topic("items"), key=key, value=value)
+    assert items.flush(30) == 0
     app_id = f"it-{uuid.uuid4().hex[:6]}"
     worker = WorkerProcess(
         kafka_topics, tmp_path / "w1", app_id, IT_ENGINE_PROCESS=engine_process
@@ -290,10 +300,17 @@ def test_bad_input_goes_to_the_dead_letter_topic(
         assert (worker.health() or {}).get("engine_alive") is True
         _produce_some_unkeyed(kafka_topics, body)
         wait_until(lambda: _settled([worker], kafka_topics, app_id), 180, "worker settled")
-        letters = [decode_dead_letter(v) for _, v in read_topic(kafka_topics, "events.dlq")]
+        dead = read_topic(kafka_topics, "events.dlq")
         m = worker.metrics()
     finally:
         assert worker.stop() == 0, worker.log_tail()
+    item_letters = {k: decode_dead_letter(v) for k, v in dead if k in BAD_ITEMS}
+    for key, value in BAD_ITEMS.items():  # under their own keys, from the items topic
+        dl = item_letters[key]
+        assert (dl.key, dl.value, dl.topic) == (key, value, kafka_topics.topic("items"))
+        assert dl.reason == "malformed_json"
+        assert dl.offset >= 0
+    letters = [decode_dead_letter(v) for k, v in dead if k not in BAD_ITEMS]
     by_value = {dl.value: dl for dl in letters}
     for bad in MALFORMED:
         assert bad in by_value, bad[:60]

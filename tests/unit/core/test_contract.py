@@ -161,3 +161,29 @@ def test_agrees_with_the_reference_jsonschema_validator(obj: dict[str, Any]) -> 
         assert not reference_ok
     else:
         assert reference_ok
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        json.dumps({**OK, "text": "\ud800"}).encode(),  # an escaped lone surrogate
+        json.dumps({**OK, "user_id": "u\udfff"}).encode(),
+        json.dumps({**OK, "context": {"k": ["\ud800"]}}).encode(),  # at any depth
+        json.dumps({**OK, "context": {"\ud800": 1}}).encode(),  # in a key
+        json.dumps(OK).encode()[:-1] + b',"text":"\xed\xa0\x80"}',  # an encoded one (not UTF-8)
+        json.dumps(
+            {**OK, "item": {"item_id": OK["item_id"], "title": "\ud800", "category": "a"}}
+        ).encode(),
+    ],
+)
+def test_a_lone_surrogate_is_not_text(raw: bytes) -> None:
+    """json reads them; they cannot be encoded, tokenized or published downstream."""
+    assert _reason(raw) == "malformed_json"
+
+
+def test_a_surrogate_pair_is_text_and_a_lone_one_fails_an_item_too() -> None:
+    ev = PARSE(msg({**OK, "text": "\ud83d\ude00"}))  # json joins a proper pair: one emoji
+    assert isinstance(ev, Event)
+    bad = ITEMS(msg({"item_id": "a", "title": "\ud800", "category": "x"}))
+    assert isinstance(bad, Rejection)
+    assert bad.reason == "malformed_json"

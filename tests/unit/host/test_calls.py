@@ -153,6 +153,35 @@ def test_items_and_prepare_report_the_catalog_size() -> None:
     assert calls.prepare() == 5
 
 
+class _FlakyItems(_Flaky):
+    """An engine whose catalog call raises on any batch holding the record ``poison``."""
+
+    def apply_items(self, messages: list[Message]) -> Any:
+        if any(m.value == self._poison for m in messages):
+            raise ValueError("boom")
+        return self._engine.apply_items(messages)
+
+
+def test_a_catalog_record_the_engine_cannot_take_is_rejected_and_the_rest_applied() -> None:
+    calls = small_calls(CollectorRegistry())
+    before = calls.catalog_items()
+    records = [
+        msg(item("kettle", "Kettle", "home/kitchen"), offset=1),
+        msg(item("lamp", "Lamp", "home/light"), offset=2),
+        msg(b"{", offset=3),
+        msg(item("mug", "Mug", "home/kitchen"), offset=4),
+    ]
+    calls.engine = _FlakyItems(calls, records[1].value)  # type: ignore[assignment]
+    out = calls.apply_items(records)
+    assert [(r.reason, r.offset) for r in out.rejections] == [
+        ("processing_error", 2),
+        ("malformed_json", 3),
+    ]
+    assert "boom" in out.rejections[0].detail
+    assert out.rejections[0].value == records[1].value
+    assert out.catalog_items == before + 2  # the kettle and the mug
+
+
 def _totals(calls: EngineCalls, records: list[bytes]) -> Totals:
     return signal_totals(applied_once(records), T0, calls.engine.params)
 
