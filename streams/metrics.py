@@ -32,7 +32,14 @@ class WorkerMetrics:
         )
         self.rejected = Counter(
             p + "events_rejected",
-            "Input sent to the dead-letter topic, by reason.",
+            "Events sent to the dead-letter topic, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.items_rejected = Counter(
+            p + "items_rejected",
+            "Catalog records sent to the dead-letter topic, by reason (counted at every read "
+            "of the catalog: a start reads it whole again).",
             ["reason"],
             registry=registry,
         )

@@ -73,7 +73,12 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Seed of the negative sampling.")] = 0,
     config: Annotated[
         Path | None,
-        typer.Option(exists=True, dir_okay=False, help="EngineParams file (JSON or TOML)."),
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            envvar="IT_ENGINE_CONFIG",
+            help="EngineParams file (JSON or TOML); default: the worker's IT_ENGINE_CONFIG.",
+        ),
     ] = None,
     drift_truth: Annotated[
         Path | None,

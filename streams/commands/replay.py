@@ -160,7 +160,13 @@ def replay(
     ] = Emit.FINAL,
     k: Annotated[int | None, typer.Option(min=1, help="Items per recommendation.")] = None,
     config: Annotated[
-        Path | None, typer.Option(exists=True, dir_okay=False, help="Engine params (JSON/TOML).")
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            envvar="IT_ENGINE_CONFIG",
+            help="Engine params (JSON/TOML); default: the worker's IT_ENGINE_CONFIG.",
+        ),
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Event lines per batch.")] = 32_768,
     now_ms: Annotated[

@@ -20,6 +20,7 @@ Reason codes: see :data:`REASONS`.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -33,7 +34,7 @@ from streams.core.messages import Message
 from streams.core.outputs import Rejection
 from streams.core.params import LimitParams
 from streams.core.plain import PlainCheck, plain_event_check
-from streams.core.schema import Invalid, ObjectValidator, compile_schema
+from streams.core.schema import Invalid, ObjectValidator, compile_schema, load_schema
 
 __all__ = ["REASONS", "EventParser", "ItemParser", "iso_to_ms"]
 
@@ -166,7 +167,7 @@ class ItemParser:
 class EventParser:
     """``parser(message) -> Event | Rejection`` for event records / an events file."""
 
-    __slots__ = ("_limits", "_plain", "_validate")
+    __slots__ = ("_limits", "_plain", "_ts_bounds", "_validate")
 
     def __init__(self, limits: LimitParams, event_types: frozenset[str]) -> None:
         self._limits = limits
@@ -174,6 +175,8 @@ class EventParser:
             "event.schema.json", limits, {"event_types": event_types}
         )
         self._plain = plain_event_check(limits, event_types)
+        ts = load_schema("event.schema.json")["properties"]["ts"]
+        self._ts_bounds = (ts.get("minimum", -math.inf), ts.get("maximum", math.inf))
 
     @property
     def plain(self) -> PlainCheck:
@@ -236,6 +239,11 @@ class EventParser:
             ts = iso_to_ms(raw_ts)
             if ts is None:
                 return _reject(msg, "bad_ts", f"ts: {raw_ts[:64]!r} is not ISO-8601 with a zone")
+            lo, hi = self._ts_bounds  # the schema's bounds hold for the time it names too
+            if not lo <= ts <= hi:
+                return _reject(
+                    msg, "bad_ts", f"ts: {raw_ts[:64]!r} is {ts} ms, not in [{lo}, {hi}]"
+                )
         else:
             ts = int(raw_ts)  # type: ignore[call-overload]
         item = None

@@ -30,7 +30,7 @@ import os
 import time
 import weakref
 from collections import Counter, OrderedDict, deque
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,6 +45,7 @@ from faust.types import TP
 from streams.clock import Clock
 from streams.core.messages import Message
 from streams.core.outputs import Rejection
+from streams.core.params import EngineParams
 from streams.faust_app.app import FaustParts
 from streams.host.calls import BatchOut
 from streams.host.client import EngineClient
@@ -79,6 +80,9 @@ def _in_event(event: Any) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
+
+
+DEFAULT_EVENT_TYPES = frozenset(EngineParams().event_types)
 
 
 def _user_and_type(value: bytes) -> tuple[str | None, str]:
@@ -152,8 +156,11 @@ class WorkerRuntime:
         partitions: int,
         clock: Clock,
         output: OutputProducer,
+        event_types: Collection[str] = DEFAULT_EVENT_TYPES,
     ) -> None:
         self.settings = settings
+        self.event_types = frozenset(event_types)
+        """The types ``interest_tracker_events_total`` names; any other claimed: ``other``."""
         self.output = output
         self.parts = parts
         self.engine = engine
@@ -390,7 +397,7 @@ class WorkerRuntime:
             ukey = user.encode()
             if key == ukey and _partition_of(ukey, self.partitions) == ev.message.partition:
                 keep.append(ev)
-                types[kind] += 1
+                types[kind if kind in self.event_types else "other"] += 1
             else:
                 moves.append(OutRecord(ev.message.topic, ukey, value))  # same topic, keyed
         return keep, moves, types
@@ -465,7 +472,7 @@ class WorkerRuntime:
             [self._out("events.dlq", d.key, d.to_json(), d.headers()) for d in letters]
         )
         for r in rejections:
-            self.metrics.rejected.labels(r.reason).inc()
+            self.metrics.items_rejected.labels(r.reason).inc()
 
     # -- refresh --------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from threadpoolctl import threadpool_limits
 
 from streams.clock import SystemClock
+from streams.core.config import load_params
 from streams.core.messages import Message
 from streams.faust_app.app import EVENT_TOPICS, build_faust
 from streams.faust_app.checkpoints import CHECKPOINT_TOPIC, SignalCheckpoints
@@ -167,6 +168,7 @@ def build_worker(
         partitions=partitions,
         clock=SystemClock(),
         output=OutputProducer(settings.client_config()),
+        event_types=load_params(settings.engine_config).event_types,
     )
     readers = _Readers(settings, rt)
     app = parts.app

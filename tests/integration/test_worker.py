@@ -324,6 +324,7 @@ def test_bad_input_goes_to_the_dead_letter_topic(
     applied = m["interest_tracker_events_applied_total"]
     dups = m["interest_tracker_events_duplicate_total"]
     assert applied + dups + len(letters) == len(body)  # nothing else lost
+    assert m['interest_tracker_items_rejected_total{reason="malformed_json"}'] == len(BAD_ITEMS)
 
 
 def _states_from_changelog(settings: KafkaSettings, app_id: str) -> dict[str, int]:

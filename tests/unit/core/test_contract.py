@@ -187,3 +187,13 @@ def test_a_surrogate_pair_is_text_and_a_lone_one_fails_an_item_too() -> None:
     bad = ITEMS(msg({"item_id": "a", "title": "\ud800", "category": "x"}))
     assert isinstance(bad, Rejection)
     assert bad.reason == "malformed_json"
+
+
+@pytest.mark.parametrize("ts", ["1960-01-01T00:00:00Z", "9999-12-31T23:59:59Z"])
+def test_an_iso_time_outside_the_schemas_bounds_is_a_bad_ts(ts: str) -> None:
+    """The same bounds as epoch milliseconds (0 to 1e14: 1970 to about 5138)."""
+    assert _reason({**OK, "ts": ts}) == "bad_ts"
+    assert _reason({**OK, "ts": -5}) == "bad_ts"
+    edge = PARSE(msg({**OK, "ts": "1970-01-01T00:00:00Z"}))
+    assert isinstance(edge, Event)
+    assert edge.ts == 0

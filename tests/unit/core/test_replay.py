@@ -148,6 +148,21 @@ def test_cli(files: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.Monke
     assert (tmp_path / "a.jsonl").exists()
 
 
+def test_cli_reads_the_workers_engine_config_by_default(
+    files: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same parameters as a worker started in the same environment."""
+    monkeypatch.setattr(replay_mod, "_encoder", lambda: HashingEncoder(16))
+    items, events = files
+    cfg = tmp_path / "p.toml"
+    cfg.write_text("[recommend]\nk = 1\n")
+    out = tmp_path / "r.jsonl"
+    args = ["replay", "--items", str(items), "--events", str(events), "--out", str(out)]
+    res = CliRunner().invoke(app, args, env={"IT_ENGINE_CONFIG": str(cfg)})
+    assert res.exit_code == 0, res.output
+    assert {len(json.loads(r)["items"]) for r in out.read_bytes().splitlines()} == {1}
+
+
 @pytest.mark.parametrize("emit", [Emit.UPDATES, Emit.FINAL])
 def test_parsing_ahead_in_a_child_gives_the_same_output(
     files: tuple[Path, Path], tmp_path: Path, emit: Emit

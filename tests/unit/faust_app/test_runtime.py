@@ -209,3 +209,23 @@ def test_a_publication_that_keeps_failing_stops_the_worker_and_a_bug_is_not_retr
         assert rt.output.calls == 1  # type: ignore[attr-defined]
     finally:
         engine.close()
+
+
+def test_events_are_counted_by_a_configured_type_or_as_other() -> None:
+    """A producer's made-up types must not grow the metric's label set without bound."""
+    rt, engine = _runtime()
+    try:
+
+        def ev(kind: str) -> Any:
+            key = b"u1"
+            part = runtime._partition_of(key, rt.partitions)
+            value = b'{"user_id":"u1","type":"%s"}' % kind.encode()
+            return SimpleNamespace(
+                value=value, key=key, message=SimpleNamespace(partition=part, topic="events")
+            )
+
+        kept, moves, types = rt._route([ev("click"), ev("view"), ev("x1"), ev("x2"), ev("click")])
+        assert (len(kept), moves) == (5, [])
+        assert types == {"click": 2, "view": 1, "other": 2}
+    finally:
+        engine.close()
