@@ -7,6 +7,7 @@ event topic land on the same partition number as the user's state.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -64,6 +65,13 @@ def route_event(line: bytes) -> Route:
 
 
 def route_item(line: bytes) -> Route:
-    """Items go to the compacted ``items`` topic keyed by ``item_id``."""
+    """Items go to the compacted ``items`` topic keyed by ``item_id``.
+
+    A compacted topic refuses a record without a key, so a line without a readable
+    ``item_id`` is keyed by its content (``no-item-id:`` and its SHA-256): the broker takes
+    it, every worker rejects it into the dead-letter topic, and the same bad line sent again
+    replaces itself rather than piling up."""
     item = _field(line, "item_id")
-    return Route("items", item.encode() if isinstance(item, str) else None)
+    if isinstance(item, str) and item:
+        return Route("items", item.encode())
+    return Route("items", b"no-item-id:" + hashlib.sha256(line).hexdigest().encode())

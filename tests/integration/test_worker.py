@@ -291,6 +291,9 @@ def test_bad_input_goes_to_the_dead_letter_topic(
     for key, value in BAD_ITEMS.items():
         items.produce(kafka_topics.topic("items"), key=key, value=value)
     assert items.flush(30) == 0
+    no_id = tmp_path / "no-id.jsonl"  # produce keys it by content: the topic is compacted
+    no_id.write_bytes(b'{"title":"no id","category":"x"}\n')
+    produce_files(kafka_topics, no_id, None, progress=False)
     app_id = f"it-{uuid.uuid4().hex[:6]}"
     worker = WorkerProcess(
         kafka_topics, tmp_path / "w1", app_id, IT_ENGINE_PROCESS=engine_process
@@ -310,7 +313,13 @@ def test_bad_input_goes_to_the_dead_letter_topic(
         assert (dl.key, dl.value, dl.topic) == (key, value, kafka_topics.topic("items"))
         assert dl.reason == "malformed_json"
         assert dl.offset >= 0
-    letters = [decode_dead_letter(v) for k, v in dead if k not in BAD_ITEMS]
+    (unkeyed,) = [decode_dead_letter(v) for k, v in dead if k and k.startswith(b"no-item-id:")]
+    assert (unkeyed.reason, unkeyed.value) == ("missing_field", no_id.read_bytes().strip())
+    letters = [
+        decode_dead_letter(v)
+        for k, v in dead
+        if k not in BAD_ITEMS and not (k and k.startswith(b"no-item-id:"))
+    ]
     by_value = {dl.value: dl for dl in letters}
     for bad in MALFORMED:
         assert bad in by_value, bad[:60]
@@ -325,6 +334,7 @@ def test_bad_input_goes_to_the_dead_letter_topic(
     dups = m["interest_tracker_events_duplicate_total"]
     assert applied + dups + len(letters) == len(body)  # nothing else lost
     assert m['interest_tracker_items_rejected_total{reason="malformed_json"}'] == len(BAD_ITEMS)
+    assert m['interest_tracker_items_rejected_total{reason="missing_field"}'] == 1
 
 
 def _states_from_changelog(settings: KafkaSettings, app_id: str) -> dict[str, int]:

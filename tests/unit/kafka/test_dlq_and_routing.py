@@ -40,7 +40,10 @@ def test_bad_lines_still_have_a_route() -> None:
     assert route_event(b"[1, 2]").key is None
     assert route_event(b'{"user_id": 5, "type": "click"}').key is None
     assert route_item(b'{"item_id": "i9"}').key == b"i9"
-    assert route_item(b"nope").key is None
+    unkeyed = route_item(b"nope").key  # a compacted topic refuses a record without a key
+    assert unkeyed is not None
+    assert unkeyed.startswith(b"no-item-id:")
+    assert unkeyed == route_item(b"nope").key != route_item(b'{"item_id": ""}').key
 
 
 @given(
