@@ -53,7 +53,8 @@ def event_partitions(settings: Settings) -> int:
     admin = AdminClient(settings.client_config())
     topics = admin.list_topics(timeout=30).topics
     counts = {}
-    for name in (*EVENT_TOPICS, "items", "signals", CHECKPOINT_TOPIC, "recommendations"):
+    outputs = ("recommendations", "interest-drift", "events.dlq")
+    for name in (*EVENT_TOPICS, "items", "signals", CHECKPOINT_TOPIC, *outputs):
         full = settings.topic(name)
         if full not in topics:
             raise WorkerSetupError(f"topic {full} is missing: run `topics create` first")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -79,3 +80,23 @@ def test_10k_events_round_trip(kafka_topics: KafkaSettings) -> None:
     for event_id, (key, value) in received.items():
         assert value == sent[event_id]
         assert key == json.loads(value)["user_id"].encode()
+
+
+@pytest.mark.parametrize("missing", ["events.dlq", "interest-drift", "signals.checkpoints"])
+def test_a_worker_refuses_to_start_without_a_topic_it_writes_or_reads(
+    kafka_topics: KafkaSettings, missing: str
+) -> None:
+    from streams.faust_app.worker import WorkerSetupError, event_partitions
+    from streams.settings import Settings
+
+    settings = Settings(bootstrap=kafka_topics.bootstrap, topic_prefix=kafka_topics.topic_prefix)
+    assert event_partitions(settings) == 4
+    admin = AdminClient(kafka_topics.client_config())
+    for f in admin.delete_topics([kafka_topics.topic(missing)]).values():
+        f.result(30)
+    deadline = time.monotonic() + 30  # the deletion reaches the metadata a moment later
+    while kafka_topics.topic(missing) in admin.list_topics(timeout=10).topics:
+        assert time.monotonic() < deadline, "the topic was not deleted"
+        time.sleep(0.2)
+    with pytest.raises(WorkerSetupError, match=f"{kafka_topics.topic(missing)} is missing"):
+        event_partitions(settings)
