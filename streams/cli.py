@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from streams.commands import evaluate, generate, produce, replay, tail, topics, worker
+from streams.core.errors import CoreError
 
 __all__ = ["app", "main"]
 
@@ -23,6 +24,15 @@ app.command("evaluate")(evaluate.evaluate)
 app.command("replay")(replay.replay)
 
 
+USER_ERRORS = (CoreError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+"""What a user's input or environment gets wrong (a bad parameters file, a missing path): one
+line and exit status 2, as for a bad option, not a traceback."""
+
+
 def main() -> None:
     """Entry point of the console script."""
-    app()
+    try:
+        app()
+    except USER_ERRORS as exc:
+        typer.echo(f"interest-tracker: error: {exc}", err=True)
+        raise SystemExit(2) from None

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from streams.evaluation.methods import METHODS
+from streams.evaluation.methods import METHODS, method_weights
 from streams.evaluation.report import EvalReport
 
 __all__ = ["evaluate"]
@@ -113,6 +113,8 @@ def evaluate(
             min_train=min_train,
             methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
         )
+        for m in cfg.methods:
+            method_weights(m, EngineParams().weights)  # an unknown name, before any work
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     params = load_params(config) if config is not None else EngineParams()

@@ -98,7 +98,10 @@ def generate(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     started = time.perf_counter()
-    meta = generate_dataset(params, out)
+    try:
+        meta = generate_dataset(params, out)
+    except ValueError as exc:  # sizes the taxonomy cannot take (fewer items than leaves, ...)
+        raise typer.BadParameter(str(exc)) from exc
     elapsed = time.perf_counter() - started
     c = meta["counts"]
     console.print(

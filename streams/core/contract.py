@@ -146,6 +146,18 @@ def _item(obj: dict[str, object], limits: LimitParams) -> Item | str:
     return item
 
 
+def _inline(raw: dict[str, object], item_id: object, limits: LimitParams) -> Item | tuple[str, str]:
+    """An event's inline item, or the (reason, detail) it is rejected for."""
+    parsed = _item(raw, limits)
+    if isinstance(parsed, str):
+        return "bad_category", parsed
+    if parsed.item_id != item_id:
+        return "item_mismatch", f"item.item_id {parsed.item_id!r}"
+    if parsed.deleted:  # a deletion belongs on the items topic, not in an event
+        return "invalid_field", "an inline item cannot be a deletion"
+    return parsed
+
+
 class ItemParser:
     """``parser(message) -> Item | Rejection`` for the ``items`` topic / an items file."""
 
@@ -250,12 +262,10 @@ class EventParser:
         raw_item = obj.get("item")
         if raw_item is not None:
             assert isinstance(raw_item, dict)
-            parsed = _item(raw_item, self._limits)
-            if isinstance(parsed, str):
-                return _reject(msg, "bad_category", parsed)
-            if parsed.item_id != obj["item_id"]:
-                return _reject(msg, "item_mismatch", f"item.item_id {parsed.item_id!r}")
-            item = parsed
+            inline = _inline(raw_item, obj["item_id"], self._limits)
+            if isinstance(inline, tuple):
+                return _reject(msg, *inline)
+            item = inline
         value = obj.get("value")
         if value is not None:
             try:

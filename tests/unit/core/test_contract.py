@@ -197,3 +197,8 @@ def test_an_iso_time_outside_the_schemas_bounds_is_a_bad_ts(ts: str) -> None:
     edge = PARSE(msg({**OK, "ts": "1970-01-01T00:00:00Z"}))
     assert isinstance(edge, Event)
     assert edge.ts == 0
+
+
+def test_an_inline_item_cannot_delete_the_item() -> None:
+    """It would mark the item known for the event while the catalog drops it."""
+    assert _reason({**OK, "item": {"item_id": OK["item_id"], "deleted": True}}) == "invalid_field"
