@@ -35,6 +35,7 @@ def _table(report: EvalReport) -> Table:
             f"{report.items} items, {report.lines} event lines ({report.train_lines} trained on, "
             f"{report.rejected} rejected, {report.duplicates} duplicates), {report.users} users "
             f"({report.evaluated} evaluated, {report.skipped} skipped), seed {report.seed}"
+            + (f"; {report.items_rejected} catalog lines rejected" if report.items_rejected else "")
         ),
     )
     for m in report.methods:

@@ -55,6 +55,9 @@ class ReplayStats:
     applied: int = 0
     duplicates: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+    """Event lines rejected, by reason: ``lines == applied + duplicates + rejected``."""
+    items_rejected: Counter[str] = field(default_factory=Counter)
+    """Catalog lines rejected, by reason."""
     alerts: int = 0
     recommendations: int = 0
     seconds: float = 0.0
@@ -98,7 +101,7 @@ def run_replay(
     for item_chunk in _batches(items, batch_size):
         item_res = engine.apply_items(item_chunk)
         for r in item_res.rejections:
-            stats.rejected[r.reason] += 1
+            stats.items_rejected[r.reason] += 1
             if rejections is not None:
                 rejections.write(r.to_json() + b"\n")
     if collections is not None:
@@ -239,4 +242,9 @@ def replay(
         f"{rejected} rejected {dict(stats.rejected)}; {stats.alerts} drift alerts; "
         f"{stats.recommendations} recommendations ({emit.value})"
     )
+    if stats.items_rejected:
+        n = sum(stats.items_rejected.values())
+        err.print(f"{n} catalog lines rejected {dict(stats.items_rejected)}")
+    if (rejected or stats.items_rejected) and rejections is None:
+        err.print("the rejected lines, with their reasons: --rejections FILE")
     err.print(f"throughput: {stats.events_per_s:,.0f} events/s ({stats.seconds:.2f} s)")

@@ -25,7 +25,7 @@ class MethodScores:
 class EvalReport:
     """An evaluation: the protocol's settings, the data's counts and the methods' scores.
 
-    ``lines``: events-file lines; ``train_lines``: those trained on; ``rejected`` and
+    ``lines``: events-file lines; ``train_lines``: those trained on; ``rejected`` (event lines) and
     ``duplicates``: as the engine counted them while training; ``users``: distinct users with
     a valid event; ``evaluated``: users with a held-out item that the catalog can rank;
     ``skipped``: users without a usable hold-out (no positive event, too little history, or a
@@ -45,6 +45,8 @@ class EvalReport:
     skipped: int
     methods: tuple[MethodScores, ...] = field(default_factory=tuple)
     drift: dict[str, float] | None = None
+    items_rejected: int = 0
+    """Catalog lines rejected (the items file's, not counted in ``rejected``)."""
 
     def method(self, name: str) -> MethodScores:
         """The scores of method ``name`` (``KeyError`` if it was not run)."""

@@ -116,6 +116,7 @@ def run_evaluation(
         lines=len(events),
         train_lines=len(train_lines),
         rejected=stats.rejected,
+        items_rejected=stats.item_rejections,
         duplicates=stats.duplicates,
         users=len(users),
         evaluated=len(held),

@@ -72,6 +72,25 @@ def test_final_writes_one_recommendation_per_user(files: tuple[Path, Path], tmp_
     assert stats.events_per_s > 0
 
 
+def test_catalog_rejections_are_counted_apart_from_the_events(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    items, events = files
+    bad_items = tmp_path / "bad_items.jsonl"
+    bad_items.write_bytes(items.read_bytes() + b'{"item_id": "x"}\n{\n')
+    with (tmp_path / "o.jsonl").open("wb") as o:
+        stats = run_replay(
+            Engine(EngineParams(), HashingEncoder(16)),
+            read_messages(bad_items),
+            read_messages(events),
+            o,
+            batch_size=5,
+        )
+    assert stats.items_rejected == {"missing_field": 1, "malformed_json": 1}
+    assert stats.rejected == {"malformed_json": 1}  # the events file's own
+    assert stats.lines == stats.applied + stats.duplicates + sum(stats.rejected.values())
+
+
 def test_updates_publish_per_batch(files: tuple[Path, Path], tmp_path: Path) -> None:
     items, events = files
     out = tmp_path / "recs.jsonl"

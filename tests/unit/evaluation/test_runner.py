@@ -103,11 +103,12 @@ def test_unknown_methods_and_bad_lines(tiny: Path) -> None:
     events = [*read_messages(tiny / "events.jsonl"), Message(b"{not json"), Message(b"[]")]
     report = run_evaluation(
         Engine(EngineParams(), HashingEncoder(dim=64)),
-        list(read_messages(tiny / "items.jsonl")),
+        [*read_messages(tiny / "items.jsonl"), Message(b'{"item_id": "x"}')],
         events,
         config=EvalConfig(methods=("popularity",)),
     )
     assert report.rejected == 2
+    assert report.items_rejected == 1
     assert report.lines == len(events)
     assert np.isfinite(report.method("popularity").hr_full)
 
