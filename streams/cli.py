@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from streams.commands import evaluate, generate, produce, replay, tail, topics, worker
-from streams.core.errors import CoreError
+from streams.core.errors import ConfigError, SchemaError
 
 __all__ = ["app", "main"]
 
@@ -24,7 +24,14 @@ app.command("evaluate")(evaluate.evaluate)
 app.command("replay")(replay.replay)
 
 
-USER_ERRORS = (CoreError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+USER_ERRORS = (
+    ConfigError,
+    SchemaError,
+    FileNotFoundError,
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+)
 """What a user's input or environment gets wrong (a bad parameters file, a missing path): one
 line and exit status 2, as for a bad option, not a traceback."""
 

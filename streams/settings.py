@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
@@ -40,7 +40,8 @@ class KafkaSettings(BaseSettings):
     :meth:`client_config`, aiokafka's and faust's (the worker's consumer group, tables and
     readers) through :mod:`streams.kafka.security`."""
 
-    model_config = SettingsConfigDict(env_prefix="IT_", extra="ignore")
+    # errors name the variable, never the values given (a password among them)
+    model_config = SettingsConfigDict(env_prefix="IT_", extra="ignore", hide_input_in_errors=True)
 
     bootstrap: str = Field(DEFAULT_BOOTSTRAP, description="host:port[,host:port] of the brokers")
     security_protocol: SecurityProtocol = Field(
@@ -78,6 +79,12 @@ class KafkaSettings(BaseSettings):
         if self.ssl_ca_location is not None:
             conf["ssl.ca.location"] = str(self.ssl_ca_location)
         return conf
+
+    @field_validator("security_protocol", "sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        """Any case, as librdkafka takes them (``sasl_ssl``, ``scram-sha-256``)."""
+        return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _complete_security(self) -> KafkaSettings:

@@ -15,7 +15,7 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
-from streams.kafka.local import LocalKafkaError, free_port, local_kafka
+from streams.kafka.local import LocalKafkaError, free_port, free_port_pair, local_kafka
 from streams.settings import KafkaSettings
 from tests.integration.worker_proc import create_topics
 
@@ -69,10 +69,12 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         yield Broker(external, os.environ.get("IT_TEST_SASL_BOOTSTRAP"))
         return
     with ExitStack() as stack:
-        sasl_port = free_port()
+        port, sasl_port = free_port_pair(), free_port()
+        while sasl_port in (port, port + 1):  # the client and controller ports
+            sasl_port = free_port()
         try:
             bootstrap = stack.enter_context(
-                local_kafka(tmp_path_factory.mktemp("kafka"), sasl_port=sasl_port)
+                local_kafka(tmp_path_factory.mktemp("kafka"), port=port, sasl_port=sasl_port)
             )
         except LocalKafkaError as exc:
             pytest.fail(str(exc), pytrace=False)

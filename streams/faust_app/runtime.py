@@ -85,6 +85,17 @@ def _in_event(event: Any) -> Iterator[None]:
 DEFAULT_EVENT_TYPES = frozenset(EngineParams().event_types)
 
 
+def _text(x: object) -> bool:
+    """Whether ``x`` is a string UTF-8 can encode (``json`` reads lone surrogates)."""
+    if not isinstance(x, str):
+        return True  # not a string: the contract rejects it, no key is made of it
+    try:
+        x.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _user_and_type(value: bytes) -> tuple[str | None, str]:
     try:
         body = orjson.loads(value)
@@ -93,6 +104,8 @@ def _user_and_type(value: bytes) -> tuple[str | None, str]:
             body = json.loads(value)
         except (ValueError, UnicodeDecodeError, RecursionError):
             return None, "invalid"
+        if isinstance(body, dict) and not _text(body.get("user_id")):
+            return None, "invalid"  # a lone surrogate: no key; the engine rejects it
     if not isinstance(body, dict):
         return None, "invalid"
     user, kind = body.get("user_id"), body.get("type")

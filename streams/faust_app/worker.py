@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -34,7 +35,14 @@ from streams.kafka.security import aiokafka_security
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 
-__all__ = ["WorkerSetupError", "build_worker", "event_partitions", "lag_metrics", "run_worker"]
+__all__ = [
+    "WorkerSetupError",
+    "build_worker",
+    "event_partitions",
+    "lag_metrics",
+    "run_worker",
+    "tombstone_deletion",
+]
 
 log = logging.getLogger(__name__)
 WORKER_GC_PAUSES = "interest_tracker_gc_pause_seconds"
@@ -120,7 +128,11 @@ class _Readers:
 
     async def on_items(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         rt = self.rt
-        msgs = [Message(r.value or b"", r.key, "items", r.partition, r.offset) for r in records]
+        msgs = [
+            Message(value, r.key, "items", r.partition, r.offset)
+            for r in records
+            if (value := r.value if r.value is not None else tombstone_deletion(r.key)) is not None
+        ]
         result = await rt.engine.apply_items(msgs)
         if result.rejections:
             keys = {(m.topic, m.partition, m.offset): m.key for m in msgs}
@@ -276,6 +288,19 @@ async def _settle_when_consuming(app: App, collections: FullCollections | None) 
     await app.consuming.wait()
     if collections is not None:
         collections.settle(time.monotonic())
+
+
+def tombstone_deletion(key: bytes | None) -> bytes | None:
+    """The catalog deletion a tombstone on ``items`` (a record without a value) stands for:
+    its key's item goes, as with ``{"item_id", "deleted": true}``. ``None``: a tombstone
+    whose key is not an item id (none, or not UTF-8) deletes nothing."""
+    try:
+        item_id = key.decode() if key else None
+    except UnicodeDecodeError:
+        return None
+    if not item_id:
+        return None
+    return json.dumps({"item_id": item_id, "deleted": True}).encode()
 
 
 def lag_metrics(

@@ -201,16 +201,22 @@ class EngineCalls:
         If the call raises, each record is applied alone, and one that still raises comes
         back as a ``processing_error`` rejection: the catalog is read whole by every worker
         at every start, so a record the engine cannot take would otherwise stop them all,
-        each time (re-applying a record is idempotent: an upsert of the same item)."""
+        each time (re-applying a record is idempotent: an upsert of the same item). When
+        every record of several fails alone too, the engine is broken, not the records: that
+        raises (the worker stops, as before)."""
         try:
             rejections = self.engine.apply_items(messages).rejections
         except Exception:
             log.exception("engine failed on %d catalog records; retrying one by one", len(messages))
             rejections = []
+            failed = 0
             for m in messages:
                 try:
                     rejections += self.engine.apply_items([m]).rejections
                 except Exception as exc:
+                    failed += 1
+                    if failed == len(messages) > 1:
+                        raise
                     log.exception("poison catalog record %s/%d@%d", m.topic, m.partition, m.offset)
                     rejections.append(
                         Rejection(

@@ -34,6 +34,17 @@ class Route:
     key: bytes | None
 
 
+def _utf8(x: object) -> bytes | None:
+    """``x`` as UTF-8 when it is a string that has an encoding (``json`` reads lone
+    surrogates, which have none); ``None`` otherwise."""
+    if not isinstance(x, str):
+        return None
+    try:
+        return x.encode()
+    except UnicodeEncodeError:
+        return None
+
+
 def _field(line: bytes, name: str) -> object:
     try:
         body = json.loads(line)
@@ -54,8 +65,7 @@ def route_event(line: bytes) -> Route:
         return Route(ANY_TYPE_TOPIC, None)
     if not isinstance(body, dict):
         return Route(ANY_TYPE_TOPIC, None)
-    user = body.get("user_id")
-    key = user.encode() if isinstance(user, str) else None
+    key = _utf8(body.get("user_id"))
     topic = (
         TYPED_TOPICS.get(body["type"], ANY_TYPE_TOPIC)
         if isinstance(body.get("type"), str)
@@ -71,7 +81,7 @@ def route_item(line: bytes) -> Route:
     ``item_id`` is keyed by its content (``no-item-id:`` and its SHA-256): the broker takes
     it, every worker rejects it into the dead-letter topic, and the same bad line sent again
     replaces itself rather than piling up."""
-    item = _field(line, "item_id")
-    if isinstance(item, str) and item:
-        return Route("items", item.encode())
+    key = _utf8(_field(line, "item_id"))
+    if key:
+        return Route("items", key)
     return Route("items", b"no-item-id:" + hashlib.sha256(line).hexdigest().encode())

@@ -195,8 +195,8 @@ def test_worker_gives_the_same_results_as_replay(
 def test_every_client_of_a_worker_reaches_a_sasl_listener(
     kafka_sasl_settings: KafkaSettings, dataset: Path, tmp_path: Path
 ) -> None:
-    """Over SASL_PLAINTEXT with SCRAM-SHA-256 only (the broker's listener refuses anything
-    else): the topics created and the files produced (librdkafka), the catalog, signal and
+    """Over SASL_PLAINTEXT with SCRAM-SHA-256 (the listener serves no unauthenticated
+    client): the topics created and the files produced (librdkafka), the catalog, signal and
     checkpoint readers (aiokafka), faust's group, table and changelog, and the outputs and
     checkpoints published; the results are replay's, and a restart loads a checkpoint."""
     settings = create_topics(kafka_sasl_settings, partitions=2)
@@ -251,6 +251,11 @@ MALFORMED = [
     b'{"event_id": "m8", "user_id": "u000001", "item_id": "i000001", "type": "click", '
     b'"ts": 1704067200000, "text": "' + b"x" * 100_000 + b'"}',
     b"\xff\xfe\x00garbage",
+    # a user id that is not text (a lone surrogate, escaped or encoded): no routing key
+    b'{"event_id": "m9", "user_id": "u\\ud800", "item_id": "i000001", "type": "click", '
+    b'"ts": 1704067200000}',
+    b'{"event_id": "m10", "user_id": "u\xed\xa0\x80", "item_id": "i000001", "type": "click", '
+    b'"ts": 1704067200000}',
 ]
 
 
@@ -290,6 +295,7 @@ def test_bad_input_goes_to_the_dead_letter_topic(
     items = Producer(kafka_topics.client_config())
     for key, value in BAD_ITEMS.items():
         items.produce(kafka_topics.topic("items"), key=key, value=value)
+    items.produce(kafka_topics.topic("items"), key=b"bad-item-2", value=None)  # a deletion
     assert items.flush(30) == 0
     no_id = tmp_path / "no-id.jsonl"  # produce keys it by content: the topic is compacted
     no_id.write_bytes(b'{"title":"no id","category":"x"}\n')

@@ -229,3 +229,15 @@ def test_events_are_counted_by_a_configured_type_or_as_other() -> None:
         assert types == {"click": 2, "view": 1, "other": 2}
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'{"user_id": "u\\ud800", "type": "click"}',  # escaped
+        b'{"user_id": "u\xed\xa0\x80", "type": "click"}',  # encoded
+    ],
+)
+def test_a_user_id_that_is_not_text_gets_no_routing_key(value: bytes) -> None:
+    """It cannot be encoded as a key: the event goes to the engine, which rejects it."""
+    assert runtime._user_and_type(value) == (None, "invalid")

@@ -182,6 +182,22 @@ def test_a_catalog_record_the_engine_cannot_take_is_rejected_and_the_rest_applie
     assert out.catalog_items == before + 2  # the kettle and the mug
 
 
+def test_a_catalog_call_that_fails_for_every_record_is_an_engine_failure() -> None:
+    """Not a catalog dead-lettered whole while the worker reports ready."""
+    calls = small_calls(CollectorRegistry())
+    records = [msg(item("kettle", "Kettle", "home/kitchen")), msg(item("mug", "Mug", "home"))]
+
+    class _Broken(_Flaky):
+        def apply_items(self, messages: list[Message]) -> Any:
+            raise RuntimeError("encoder gone")
+
+    calls.engine = _Broken(calls, b"")  # type: ignore[assignment]
+    with pytest.raises(RuntimeError, match="encoder gone"):
+        calls.apply_items(records)
+    one = calls.apply_items(records[:1])  # alone it cannot tell: that record is dead-lettered
+    assert [r.reason for r in one.rejections] == ["processing_error"]
+
+
 def _totals(calls: EngineCalls, records: list[bytes]) -> Totals:
     return signal_totals(applied_once(records), T0, calls.engine.params)
 

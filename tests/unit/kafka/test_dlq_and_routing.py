@@ -40,6 +40,9 @@ def test_bad_lines_still_have_a_route() -> None:
     assert route_event(b"[1, 2]").key is None
     assert route_event(b'{"user_id": 5, "type": "click"}').key is None
     assert route_item(b'{"item_id": "i9"}').key == b"i9"
+    assert route_event(b'{"user_id": "\\ud800", "type": "view"}').key is None  # not text
+    assert route_item(b'{"item_id": "\\ud800"}').key == route_item(b'{"item_id": "\\ud800"}').key
+    assert (route_item(b'{"item_id": "\\ud800"}').key or b"").startswith(b"no-item-id:")
     unkeyed = route_item(b"nope").key  # a compacted topic refuses a record without a key
     assert unkeyed is not None
     assert unkeyed.startswith(b"no-item-id:")

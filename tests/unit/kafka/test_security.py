@@ -97,6 +97,22 @@ def test_incomplete_or_contradictory_security_stops_the_start(
         KafkaSettings(**given)
 
 
+def test_a_settings_error_never_shows_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IT_SASL_PASSWORD", "hunter2-secret")
+    for protocol in ("PLAINTEXT", "SASL_SSL"):  # credentials without SASL; SASL half given
+        monkeypatch.setenv("IT_SECURITY_PROTOCOL", protocol)
+        with pytest.raises(ValidationError) as exc:
+            Settings()
+        assert "hunter2" not in str(exc.value)
+        assert "IT_S" in str(exc.value)  # it names the variable
+
+
+def test_the_security_values_take_any_case() -> None:
+    given = {**SCRAM, "security_protocol": "sasl_ssl", "sasl_mechanism": "scram-sha-256"}
+    s = KafkaSettings(**given)  # type: ignore[arg-type]
+    assert (s.security_protocol, s.sasl_mechanism) == ("SASL_SSL", "SCRAM-SHA-256")
+
+
 def test_the_environment_sets_the_security(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in SCRAM.items():
         monkeypatch.setenv(f"IT_{name.upper()}", value)

@@ -1,7 +1,9 @@
-"""Consumer lag: from the next offset to process, for the assigned event partitions only."""
+"""The worker's small rules: consumer lag from the next offset to process, for the assigned
+event partitions only; a tombstone on items is a deletion."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -76,3 +78,13 @@ def test_a_partition_no_longer_assigned_leaves_the_metric_and_the_positions() ->
     lag_metrics(app, metrics, positions, EVENTS)
     assert _lag(registry) == {("events", "0"): 6.0}
     assert positions == {("events", 0): 4}
+
+
+def test_a_tombstone_on_items_deletes_its_keys_item() -> None:
+    """(Here beside the worker's other small rules.) Not a malformed_json dead letter."""
+    from streams.faust_app.worker import tombstone_deletion
+
+    assert json.loads(tombstone_deletion(b"i7") or b"") == {"item_id": "i7", "deleted": True}
+    assert tombstone_deletion(None) is None
+    assert tombstone_deletion(b"") is None
+    assert tombstone_deletion(b"\xff") is None
