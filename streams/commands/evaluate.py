@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from streams.commands.options import EngineConfig
 from streams.evaluation.methods import METHODS, method_weights
 from streams.evaluation.report import EvalReport
 
@@ -72,15 +73,7 @@ def evaluate(
         int, typer.Option(min=1, help="Sampled negatives per user (sampled metrics).")
     ] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the negative sampling.")] = 0,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            exists=True,
-            dir_okay=False,
-            envvar="IT_ENGINE_CONFIG",
-            help="EngineParams file (JSON or TOML); default: the worker's IT_ENGINE_CONFIG.",
-        ),
-    ] = None,
+    config: EngineConfig = None,
     drift_truth: Annotated[
         Path | None,
         typer.Option(exists=True, dir_okay=False, help="drift_truth.jsonl: score drift alerts."),

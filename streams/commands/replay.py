@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from encoders.protocol import TextEncoder
 from streams.clock import SystemClock
 from streams.commands.final_recs import write_final
+from streams.commands.options import EngineConfig
 from streams.core.config import load_params
 from streams.core.engine import Engine, ParsedEvents
 from streams.core.messages import Message
@@ -162,15 +163,7 @@ def replay(
         ),
     ] = Emit.FINAL,
     k: Annotated[int | None, typer.Option(min=1, help="Items per recommendation.")] = None,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            exists=True,
-            dir_okay=False,
-            envvar="IT_ENGINE_CONFIG",
-            help="Engine params (JSON/TOML); default: the worker's IT_ENGINE_CONFIG.",
-        ),
-    ] = None,
+    config: EngineConfig = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Event lines per batch.")] = 32_768,
     now_ms: Annotated[
         int | None, typer.Option(help="Pin 'now' for the future_ts rule (default: wall clock).")

@@ -51,6 +51,7 @@ from streams.host.calls import BatchOut
 from streams.host.client import EngineClient
 from streams.kafka.dlq import DeadLetter
 from streams.kafka.output import OutputError, OutputProducer, OutRecord, Written
+from streams.kafka.routing import utf8_key
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 
@@ -85,17 +86,6 @@ def _in_event(event: Any) -> Iterator[None]:
 DEFAULT_EVENT_TYPES = frozenset(EngineParams().event_types)
 
 
-def _text(x: object) -> bool:
-    """Whether ``x`` is a string UTF-8 can encode (``json`` reads lone surrogates)."""
-    if not isinstance(x, str):
-        return True  # not a string: the contract rejects it, no key is made of it
-    try:
-        x.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _user_and_type(value: bytes) -> tuple[str | None, str]:
     try:
         body = orjson.loads(value)
@@ -104,7 +94,8 @@ def _user_and_type(value: bytes) -> tuple[str | None, str]:
             body = json.loads(value)
         except (ValueError, UnicodeDecodeError, RecursionError):
             return None, "invalid"
-        if isinstance(body, dict) and not _text(body.get("user_id")):
+        user = body.get("user_id") if isinstance(body, dict) else None
+        if isinstance(user, str) and utf8_key(user) is None:
             return None, "invalid"  # a lone surrogate: no key; the engine rejects it
     if not isinstance(body, dict):
         return None, "invalid"
@@ -427,6 +418,13 @@ class WorkerRuntime:
             rejected_at_ms=self.clock.now_ms(),
         )
 
+    def _rejected(
+        self, r: Rejection, keys: Mapping[tuple[str, int, int], bytes | None]
+    ) -> DeadLetter:
+        """The dead letter of ``r``, under its record's key (``keys`` by position)."""
+        where = (r.topic, r.partition, r.offset)
+        return self._dead_letter(r.reason, r.detail, Message(r.value, keys.get(where), *where))
+
     def _outbound(
         self, result: BatchOut, keys: dict[tuple[str, int, int], bytes | None]
     ) -> list[OutRecord]:
@@ -436,20 +434,7 @@ class WorkerRuntime:
             self._remember(rec.user_id, rec.body)
             self.dirty.add(rec.user_id)
         out.extend(self._out("interest-drift", a.user_id.encode(), a.body) for a in result.alerts)
-        letters = [
-            self._dead_letter(
-                r.reason,
-                r.detail,
-                Message(
-                    r.value,
-                    keys.get((r.topic, r.partition, r.offset)),
-                    r.topic,
-                    r.partition,
-                    r.offset,
-                ),
-            )
-            for r in result.rejections
-        ]
+        letters = [self._rejected(r, keys) for r in result.rejections]
         letters += [
             self._dead_letter("processing_error", p.detail, p.message) for p in result.poison
         ]
@@ -466,21 +451,7 @@ class WorkerRuntime:
     ) -> None:
         """Dead-letter rejected items (from the catalog reader), each under its record's key
         (``keys`` by topic, partition and offset), and wait for the broker."""
-        keys = keys or {}
-        letters = [
-            self._dead_letter(
-                r.reason,
-                r.detail,
-                Message(
-                    r.value,
-                    keys.get((r.topic, r.partition, r.offset)),
-                    r.topic,
-                    r.partition,
-                    r.offset,
-                ),
-            )
-            for r in rejections
-        ]
+        letters = [self._rejected(r, keys or {}) for r in rejections]
         await self._send(
             [self._out("events.dlq", d.key, d.to_json(), d.headers()) for d in letters]
         )

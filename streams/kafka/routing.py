@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-__all__ = ["PRODUCER_DEFAULTS", "Route", "route_event", "route_item"]
+__all__ = ["PRODUCER_DEFAULTS", "Route", "route_event", "route_item", "utf8_key"]
 
 TYPED_TOPICS = {"click": "events.click", "view": "events.view", "purchase": "events.purchase"}
 ANY_TYPE_TOPIC = "events"
@@ -34,7 +34,7 @@ class Route:
     key: bytes | None
 
 
-def _utf8(x: object) -> bytes | None:
+def utf8_key(x: object) -> bytes | None:
     """``x`` as UTF-8 when it is a string that has an encoding (``json`` reads lone
     surrogates, which have none); ``None`` otherwise."""
     if not isinstance(x, str):
@@ -65,7 +65,7 @@ def route_event(line: bytes) -> Route:
         return Route(ANY_TYPE_TOPIC, None)
     if not isinstance(body, dict):
         return Route(ANY_TYPE_TOPIC, None)
-    key = _utf8(body.get("user_id"))
+    key = utf8_key(body.get("user_id"))
     topic = (
         TYPED_TOPICS.get(body["type"], ANY_TYPE_TOPIC)
         if isinstance(body.get("type"), str)
@@ -81,7 +81,7 @@ def route_item(line: bytes) -> Route:
     ``item_id`` is keyed by its content (``no-item-id:`` and its SHA-256): the broker takes
     it, every worker rejects it into the dead-letter topic, and the same bad line sent again
     replaces itself rather than piling up."""
-    key = _utf8(_field(line, "item_id"))
+    key = utf8_key(_field(line, "item_id"))
     if key:
         return Route("items", key)
     return Route("items", b"no-item-id:" + hashlib.sha256(line).hexdigest().encode())
