@@ -43,24 +43,29 @@ def _table(report: EvalReport) -> Table:
         table.add_row(
             m.method,
             str(m.users),
-            f"{m.hr_full:.4f}",
-            f"{m.ndcg_full:.4f}",
-            "—" if m.hr_sampled is None else f"{m.hr_sampled:.4f}",
-            "—" if m.ndcg_sampled is None else f"{m.ndcg_sampled:.4f}",
+            _score(m.hr_full, 4),
+            _score(m.ndcg_full, 4),
+            _score(m.hr_sampled, 4),
+            _score(m.ndcg_sampled, 4),
         )
     return table
 
 
-def _drift_table(drift: dict[str, float]) -> Table:
+def _score(value: float | None, digits: int, unit: str = "") -> str:
+    """A figure as printed; ``—`` where there is none (nothing to measure it on)."""
+    return "—" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def _drift_table(drift: dict[str, int | float | None]) -> Table:
     table = Table("switched", "alerts", "recall", "precision", "false-alarm users", "median delay")
     table.title = "Drift alerts against the planted switches"
     table.add_row(
-        f"{drift['switched']:.0f}",
-        f"{drift['alerts']:.0f}",
-        f"{drift['recall']:.3f}",
-        f"{drift['precision']:.3f}",
-        f"{drift['false_alarm_users']:.3f}",
-        f"{drift['median_delay_h']:.1f} h",
+        str(drift["switched"]),
+        str(drift["alerts"]),
+        _score(drift["recall"], 3),
+        _score(drift["precision"], 3),
+        _score(drift["false_alarm_users"], 3),
+        _score(drift["median_delay_h"], 1, " h"),
     )
     return table
 

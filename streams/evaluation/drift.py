@@ -9,9 +9,13 @@ users before their switch, are false alarms.
 * ``false_alarm_users``: share of never-switching users with at least one alert;
 * ``median_delay_h``: median hours from switch to its first detecting alert.
 
+``switched`` and ``alerts`` are counts; a share without anything to share out (recall without
+switches, precision without alerts, the false-alarm share without quiet users, the median
+delay without a detection) is ``None``, not 0.
+
 >>> t = [SwitchTruth("a", 1000)]
->>> drift_detection(t, [("a", 1500), ("b", 10)], users=["a", "b", "c"], horizon_ms=1000)
-{'switched': 1.0, 'alerts': 2.0, 'recall': 1.0, 'precision': 0.5, 'false_alarm_users': 0.5, 'median_delay_h': 0.0}
+>>> drift_detection(t, [("a", 1_801_000), ("b", 10)], users=["a", "b", "c"], horizon_ms=3_600_000)
+{'switched': 1, 'alerts': 2, 'recall': 1.0, 'precision': 0.5, 'false_alarm_users': 0.5, 'median_delay_h': 0.5}
 """  # noqa: E501 - a doctest line
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ def drift_detection(
     alerts: Iterable[tuple[str, int]],
     users: Iterable[str],
     horizon_ms: int = 7 * 24 * _HOUR_MS,
-) -> dict[str, float]:
+) -> dict[str, int | float | None]:
     """Detection figures of ``alerts`` (``(user_id, ts)``) against ``truth`` (see above)."""
     switch = {t.user_id: t.switch_ts for t in truth}
     by_user: dict[str, list[int]] = {}
@@ -70,10 +74,10 @@ def drift_detection(
     quiet = [u for u in set(users) if u not in switch]
     false_users = sum(1 for u in quiet if u in by_user)
     return {
-        "switched": float(len(switch)),
-        "alerts": float(n_alerts),
-        "recall": len(delays) / len(switch) if switch else 0.0,
-        "precision": len(delays) / n_alerts if n_alerts else 0.0,
-        "false_alarm_users": false_users / len(quiet) if quiet else 0.0,
-        "median_delay_h": float(np.median(delays)) / _HOUR_MS if delays else 0.0,
+        "switched": len(switch),
+        "alerts": n_alerts,
+        "recall": len(delays) / len(switch) if switch else None,
+        "precision": len(delays) / n_alerts if n_alerts else None,
+        "false_alarm_users": false_users / len(quiet) if quiet else None,
+        "median_delay_h": float(np.median(delays)) / _HOUR_MS if delays else None,
     }

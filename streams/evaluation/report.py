@@ -11,12 +11,12 @@ __all__ = ["EvalReport", "MethodScores"]
 @dataclass(frozen=True, slots=True)
 class MethodScores:
     """Mean metrics of one method over the evaluated users (full catalog and sampled;
-    ``None``: the method has no sampled metrics, as ``served``)."""
+    ``None``: the method has no sampled metrics, as ``served``, or no user was evaluated)."""
 
     method: str
     users: int
-    hr_full: float
-    ndcg_full: float
+    hr_full: float | None
+    ndcg_full: float | None
     hr_sampled: float | None
     ndcg_sampled: float | None
 
@@ -44,7 +44,7 @@ class EvalReport:
     evaluated: int
     skipped: int
     methods: tuple[MethodScores, ...] = field(default_factory=tuple)
-    drift: dict[str, float] | None = None
+    drift: dict[str, int | float | None] | None = None
     items_rejected: int = 0
     """Catalog lines rejected (the items file's, not counted in ``rejected``)."""
 

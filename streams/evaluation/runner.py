@@ -128,8 +128,9 @@ def run_evaluation(
     )
 
 
-def _mean(x: npt.NDArray[np.float64]) -> float:
-    return float(x.mean()) if x.size else 0.0
+def _mean(x: npt.NDArray[np.float64]) -> float | None:
+    """The mean over the evaluated users; ``None`` without any (not a score of 0)."""
+    return float(x.mean()) if x.size else None
 
 
 def served_scores(engine: Engine, users: Sequence[str]) -> F64:

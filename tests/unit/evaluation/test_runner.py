@@ -16,7 +16,7 @@ from streams.core.messages import Message
 from streams.core.params import EngineParams
 from streams.datasets import GeneratorParams, generate, write_dataset
 from streams.datasets.files import read_lines, read_messages
-from streams.evaluation.drift import read_drift_truth
+from streams.evaluation.drift import SwitchTruth, drift_detection, read_drift_truth
 from streams.evaluation.methods import METHODS
 from streams.evaluation.report import EvalReport
 from streams.evaluation.runner import EvalConfig, run_evaluation, served_scores
@@ -59,6 +59,8 @@ def test_report_counts_and_metric_ranges(tiny: Path) -> None:
     assert report.items == TINY.items  # the deleted extra items are not rankable
     for m in report.methods:
         assert m.users == report.evaluated
+        assert m.hr_full is not None
+        assert m.ndcg_full is not None
         assert 0 <= m.ndcg_full <= m.hr_full <= 1
         if m.method == "served":  # a list ranks only its own items: no sampled metrics
             assert m.hr_sampled is None
@@ -72,6 +74,7 @@ def test_report_counts_and_metric_ranges(tiny: Path) -> None:
     assert all(done <= total for _, done, total in calls)
     assert calls[-1] == ("score", report.evaluated * len(METHODS), report.evaluated * len(METHODS))
     assert report.drift is not None
+    assert isinstance(report.drift["switched"], int)
     assert report.drift["switched"] > 0
     json.dumps(report.to_dict())
 
@@ -110,7 +113,31 @@ def test_unknown_methods_and_bad_lines(tiny: Path) -> None:
     assert report.rejected == 2
     assert report.items_rejected == 1
     assert report.lines == len(events)
-    assert np.isfinite(report.method("popularity").hr_full)
+    assert np.isfinite(report.method("popularity").hr_full or np.nan)
+
+
+def test_no_evaluated_user_and_no_alert_give_no_figures_rather_than_zeros(tiny: Path) -> None:
+    """Without an evaluated user the hit rates are unknown, not 0; without an alert (or a
+    switch) so are the drift shares; counts stay counts."""
+    report, _ = _run(tiny, min_train=10_000)
+    assert report.evaluated == 0
+    assert report.skipped == report.users
+    for m in report.methods:
+        assert (m.users, m.hr_full, m.ndcg_full) == (0, None, None)
+        assert (m.hr_sampled, m.ndcg_sampled) == (None, None)
+    drift = drift_detection([], [], users=["a"])
+    assert drift == {
+        "switched": 0,
+        "alerts": 0,
+        "recall": None,
+        "precision": None,
+        "false_alarm_users": 0.0,
+        "median_delay_h": None,
+    }
+    assert drift_detection([SwitchTruth("a", 5)], [], users=["a"])["false_alarm_users"] is None
+    out = json.loads(json.dumps(report.to_dict()))
+    assert out["methods"][0]["hr_full"] is None
+    assert isinstance(out["drift"]["switched"], int)
 
 
 @pytest.mark.parametrize("k", [5, 20])
@@ -149,6 +176,7 @@ def test_served_scores_the_published_lists(tiny: Path, k: int) -> None:
     assert served.hr_full == pytest.approx(np.mean([p is not None and p < k for p in pos]))
     want_ndcg = np.mean([1 / np.log2(p + 2) if p is not None and p < k else 0.0 for p in pos])
     assert served.ndcg_full == pytest.approx(want_ndcg)
+    assert served.hr_full is not None
     assert 0 < served.hr_full < 1
     assert served.hr_sampled is None
 
