@@ -7,7 +7,7 @@ import gc
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -23,6 +23,7 @@ from streams.core.messages import Message
 from streams.faust_app.app import EVENT_TOPICS, build_faust
 from streams.faust_app.checkpoints import CHECKPOINT_TOPIC, SignalCheckpoints
 from streams.faust_app.http import start_http
+from streams.faust_app.lag import CommittedLookup, group_committed, lag_metrics
 from streams.faust_app.runtime import WorkerRuntime, die
 from streams.faust_app.transport import App
 from streams.gc_schedule import FullCollections, GcPauses
@@ -39,7 +40,6 @@ __all__ = [
     "WorkerSetupError",
     "build_worker",
     "event_partitions",
-    "lag_metrics",
     "run_worker",
     "tombstone_deletion",
 ]
@@ -200,8 +200,12 @@ def build_worker(
 
     counted = [0.0]
 
+    lookup = CommittedLookup(
+        partial(group_committed, AdminClient(settings.client_config()), settings.app_id)
+    )
+
     async def housekeeping() -> None:
-        lag_metrics(app, rt.metrics, rt.positions, event_topics)
+        lag_metrics(app, rt.metrics, rt.positions, event_topics, lookup)
         rt.metrics.stalled.set(rt.stalled_for(time.monotonic()))
         if collections is not None and collections.due(time.monotonic(), idle=not rt.busy):
             collections.collect(time.monotonic())
@@ -303,48 +307,6 @@ def tombstone_deletion(key: bytes | None) -> bytes | None:
     return json.dumps({"item_id": item_id, "deleted": True}).encode()
 
 
-def lag_metrics(
-    app: faust.App,
-    metrics: WorkerMetrics,
-    positions: dict[tuple[str, int], int],
-    event_topics: set[str],
-) -> None:
-    """Consumer lag per assigned event partition and table recovery progress (never raises:
-    the Prometheus-sensor trap, faust #214, is end offsets unknown during a rebalance).
-
-    A partition's lag is its end offset minus the next offset to process: after this
-    worker's last completed batch of it (``positions``), or the group's committed offset it
-    was assigned at when that is further (a partition with nothing new since its commit has
-    no lag, also right after a start). Partitions no longer assigned leave the metric and
-    ``positions``; the tables' changelogs are not consumer lag."""
-    try:
-        consumer = app.consumer
-        assigned = {(tp.topic, tp.partition): tp for tp in consumer.assignment()}
-    except Exception:  # not started / rebalancing
-        return
-    assigned = {key: tp for key, tp in assigned.items() if key[0] in event_topics}
-    committed: Mapping[Any, int | None] = getattr(consumer, "_committed_offset", {})
-    for key, tp in assigned.items():
-        try:
-            high = consumer.highwater(tp)
-        except Exception:
-            high = None
-        if high is not None:
-            done = max(positions.get(key, 0), committed.get(tp) or 0)
-            metrics.consumer_lag.labels(key[0], str(key[1])).set(max(0, high - done))
-    for key in [k for k in positions if k not in assigned]:
-        del positions[key]
-    exported = {(x.labels["topic"], x.labels["partition"]) for x in _samples(metrics.consumer_lag)}
-    for topic, partition in exported:
-        if (topic, int(partition)) not in assigned:
-            metrics.consumer_lag.remove(topic, partition)
-    try:
-        recovery: Any = getattr(app.tables, "recovery", None)
-        metrics.recovery_remaining.set(recovery.active_remaining_total() if recovery else 0)
-    except Exception:
-        metrics.recovery_remaining.set(0)
-
-
 def _assigned(app: faust.App, event_topics: set[str]) -> list[str]:
     """``topic:partition`` of the event partitions assigned to the worker now."""
     try:
@@ -352,10 +314,6 @@ def _assigned(app: faust.App, event_topics: set[str]) -> list[str]:
     except Exception:  # not started / rebalancing
         return []
     return sorted(f"{tp.topic}:{tp.partition}" for tp in tps if tp.topic in event_topics)
-
-
-def _samples(metric: Any) -> list[Any]:
-    return [x for m in metric.collect() for x in m.samples]
 
 
 def run_worker(settings: Settings) -> None:

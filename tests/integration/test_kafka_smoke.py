@@ -100,3 +100,26 @@ def test_a_worker_refuses_to_start_without_a_topic_it_writes_or_reads(
         time.sleep(0.2)
     with pytest.raises(WorkerSetupError, match=f"{kafka_topics.topic(missing)} is missing"):
         event_partitions(settings)
+
+
+def test_the_groups_committed_offsets_are_read_from_the_coordinator(
+    kafka_topics: KafkaSettings,
+) -> None:
+    """What the lag metric uses while faust has not sought a partition yet: the offsets the
+    group committed (here by a consumer of the group), ``None`` where it never did."""
+    from confluent_kafka import Consumer, TopicPartition
+    from faust.types import TP
+
+    from streams.faust_app.lag import group_committed
+
+    topic = kafka_topics.topic("events.view")
+    group = f"{kafka_topics.topic_prefix}lag-group"
+    committer = Consumer({**kafka_topics.client_config(), "group.id": group})
+    try:
+        committer.commit(offsets=[TopicPartition(topic, 1, 42)], asynchronous=False)
+    finally:
+        committer.close()
+    admin = AdminClient(kafka_topics.client_config())
+    got = group_committed(admin, group, [TP(topic, 0), TP(topic, 1)])
+    assert got == {TP(topic, 0): None, TP(topic, 1): 42}
+    assert group_committed(admin, f"{group}-never", [TP(topic, 2)]) == {TP(topic, 2): None}

@@ -1,16 +1,19 @@
 """The worker's small rules: consumer lag from the next offset to process, for the assigned
-event partitions only; a tombstone on items is a deletion."""
+event partitions only (from the group's committed offset while faust has not sought a
+partition yet); a tombstone on items is a deletion."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import defaultdict
+from collections.abc import Collection
 from typing import Any
 
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
-from streams.faust_app.worker import lag_metrics
+from streams.faust_app.lag import CommittedLookup, lag_metrics
 from streams.metrics import WorkerMetrics
 
 EVENTS = {"events", "events.click"}
@@ -36,6 +39,7 @@ class _App:
     def __init__(self, consumer: _Consumer) -> None:
         self.consumer = consumer
         self.tables = None
+        self.consumer_generation_id = 1
 
 
 def _lag(registry: CollectorRegistry) -> dict[tuple[str, str], float]:
@@ -78,6 +82,54 @@ def test_a_partition_no_longer_assigned_leaves_the_metric_and_the_positions() ->
     lag_metrics(app, metrics, positions, EVENTS)
     assert _lag(registry) == {("events", "0"): 6.0}
     assert positions == {("events", 0): 4}
+
+
+def test_a_partition_faust_has_not_sought_yet_counts_from_the_groups_commit() -> None:
+    """While a newly assigned partition's tables recover, faust knows neither its committed
+    offset nor a processed position: the group coordinator is asked (once per partition and
+    generation, in the background), and until it answers the partition shows its whole log."""
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry)
+    recovering, never, sought = TP("events", 0), TP("events", 1), TP("events", 2)
+    consumer = _Consumer({recovering: 9000, never: 30, sought: 500}, {sought: 480})
+    app: Any = _App(consumer)
+    asked: list[set[TP]] = []
+    group = {recovering: 8990, never: None}
+    failing = [True]
+
+    def fetch(tps: Collection[TP]) -> dict[TP, int | None]:
+        asked.append(set(tps))
+        if failing[0]:
+            raise ConnectionError("coordinator moving")
+        return {tp: group[tp] for tp in tps}
+
+    async def scenario() -> None:
+        lookup = CommittedLookup(fetch)
+        lag_metrics(app, metrics, {}, EVENTS, lookup)
+        await lookup.settled()  # the failed lookup: whole logs, asked again at the next tick
+        assert _lag(registry)[("events", "0")] == 9000.0
+        failing[0] = False
+        lag_metrics(app, metrics, {}, EVENTS, lookup)
+        await lookup.settled()
+        lag_metrics(app, metrics, {}, EVENTS, lookup)
+        assert _lag(registry) == {
+            ("events", "0"): 10.0,  # the events since the group's last commit
+            ("events", "1"): 30.0,  # never committed: all of it
+            ("events", "2"): 20.0,  # faust has sought it: its own committed offset
+        }
+        lag_metrics(app, metrics, {}, EVENTS, lookup)
+        await lookup.settled()
+        assert asked == [{recovering, never}, {recovering, never}]  # known, not asked again
+        app.consumer_generation_id = 2  # a rebalance: another worker may have committed
+        group[recovering] = 8995
+        lag_metrics(app, metrics, {}, EVENTS, lookup)
+        await lookup.settled()
+        lag_metrics(app, metrics, {}, EVENTS, lookup)
+        assert _lag(registry)[("events", "0")] == 5.0
+        assert len(asked) == 3
+        lookup.close()
+
+    asyncio.run(scenario())
 
 
 def test_a_tombstone_on_items_deletes_its_keys_item() -> None:
