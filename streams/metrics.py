@@ -3,18 +3,35 @@
 Nothing is created at import time: :class:`WorkerMetrics` registers every metric on the
 ``CollectorRegistry`` it is given, so tests and several workers in one process never clash.
 All names start with ``interest_tracker_``; docs/operations.md lists them with their labels.
+
+The series of every known label value exist from the start at 0: Prometheus' ``increase`` and
+``rate`` see no growth in a series whose first sample is already 1, so a first checkpoint
+failure, or the first rejection of a reason, would never fire an alert.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import get_args
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from streams.core.contract import REASONS
+from streams.core.outputs import Severity
 from streams.kafka.signal_ledger import MAX_PENDING
 
-__all__ = ["LATENCY_BUCKETS", "WorkerMetrics"]
+__all__ = ["LATENCY_BUCKETS", "STAGES", "WorkerMetrics"]
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+STAGES = ("read", "engine", "publish", "state")
+REJECTION_REASONS = (*REASONS, "processing_error")  # the last: set by the worker
+
+
+def _known(metric: Counter | Histogram, values: Iterable[str]) -> None:
+    """Create the series of each of ``values`` (one label) at 0."""
+    for value in values:
+        metric.labels(value)
 
 
 class WorkerMetrics:
@@ -135,3 +152,13 @@ class WorkerMetrics:
             ["reason"],
             registry=registry,
         )
+        _known(self.rejected, REJECTION_REASONS)
+        _known(self.items_rejected, REJECTION_REASONS)
+        _known(self.alerts, get_args(Severity))
+        _known(self.signal_checkpoints, ("written", "failed"))
+        _known(self.signal_dropped, ("repeated", "incomplete"))
+        _known(self.batch_stage, STAGES)
+
+    def known_event_types(self, types: Iterable[str]) -> None:
+        """Create the ``events_total`` series of the configured types and ``other`` at 0."""
+        _known(self.events, (*types, "other"))

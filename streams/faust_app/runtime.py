@@ -165,6 +165,7 @@ class WorkerRuntime:
         self.settings = settings
         self.event_types = frozenset(event_types)
         """The types ``interest_tracker_events_total`` names; any other claimed: ``other``."""
+        metrics.known_event_types(sorted(self.event_types))
         self.output = output
         self.parts = parts
         self.engine = engine
@@ -395,7 +396,8 @@ class WorkerRuntime:
             value = ev.value if isinstance(ev.value, bytes) else b""
             user, kind = _user_and_type(value)
             key = ev.key
-            if user is None:
+            if user is None:  # counted in, as every event received (the reject rate's base)
+                types[kind if kind in self.event_types else "other"] += 1
                 keep.append(ev)  # the engine rejects it into the dead-letter topic
                 continue
             ukey = user.encode()

@@ -42,6 +42,24 @@ def test_compose_mounts_and_build_files_exist() -> None:
             assert (ROOT / build["context"] / build["dockerfile"]).is_file()
 
 
+def test_compose_keeps_kafka_and_the_worker_state_alike_and_restarts_the_worker() -> None:
+    """A worker state kept across a cluster thrown away stops the worker (faust's changelog
+    consistency check) or drops the new cluster's events as already applied: Kafka's log
+    lives in a named volume, as the worker's state does."""
+    data = _compose()
+    services = data["services"]
+    assert isinstance(services, dict)
+    named = set(data["volumes"])  # type: ignore[call-overload]
+    kafka, worker = services["kafka"], services["worker"]
+    log_dir = kafka["environment"]["KAFKA_LOG_DIRS"]
+    assert f"kafka-data:{log_dir}" in kafka["volumes"]
+    state_dir = worker["environment"]["IT_STATE_DIR"]  # from x-app's anchor
+    assert f"worker-state:{state_dir}" in worker["volumes"]
+    assert {"kafka-data", "worker-state"} <= named
+    assert worker["restart"] == "unless-stopped"  # it exits (70) to be restarted
+    assert kafka["restart"] == "unless-stopped"
+
+
 def test_compose_kafka_matches_the_local_broker_version() -> None:
     pom = (ROOT / "deploy" / "kafka" / "pom.xml").read_text()
     version = pom.split("<kafka.version>")[1].split("</kafka.version>")[0]

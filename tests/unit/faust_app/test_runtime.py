@@ -227,6 +227,23 @@ def test_events_are_counted_by_a_configured_type_or_as_other() -> None:
         kept, moves, types = rt._route([ev("click"), ev("view"), ev("x1"), ev("x2"), ev("click")])
         assert (len(kept), moves) == (5, [])
         assert types == {"click": 2, "view": 1, "other": 2}
+        # without a readable user id too: every event received is counted in (the reject
+        # rate divides the rejections, these included, by this count)
+        nobody = [
+            SimpleNamespace(value=v, key=None, message=SimpleNamespace(partition=0, topic="events"))
+            for v in (b"{not json", b'{"type": "click"}', b"[1]", b'{"user_id": "", "type": "x"}')
+        ]
+        kept, moves, types = rt._route(nobody)
+        assert (len(kept), moves) == (4, [])
+        assert types == {"click": 1, "other": 3}
+        # the configured types and other exist from the start, at 0
+        counted = {
+            s.labels["type"]: s.value
+            for m in rt.metrics.events.collect()
+            for s in m.samples
+            if s.name.endswith("_total")
+        }
+        assert counted == dict.fromkeys(sorted({*rt.event_types, "other"}), 0.0)
     finally:
         engine.close()
 
