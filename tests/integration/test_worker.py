@@ -339,6 +339,8 @@ def test_bad_input_goes_to_the_dead_letter_topic(
     applied = m["interest_tracker_events_applied_total"]
     dups = m["interest_tracker_events_duplicate_total"]
     assert applied + dups + len(letters) == len(body)  # nothing else lost
+    received = sum(v for k, v in m.items() if k.startswith("interest_tracker_events_total"))
+    assert received == len(body)  # every event counted in once, the unreadable ones too
     assert m['interest_tracker_items_rejected_total{reason="malformed_json"}'] == len(BAD_ITEMS)
     assert m['interest_tracker_items_rejected_total{reason="missing_field"}'] == 1
 
