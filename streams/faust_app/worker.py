@@ -50,6 +50,8 @@ WORKER_GC_PAUSES = "interest_tracker_gc_pause_seconds"
 # as polling when its partitions are out of the fetch (full buffers): aiokafka's poll clock
 # then runs as the stall lasts, and it leaves the group after the max poll interval
 PROGRESS_WITHIN_S = 1.0
+# an idle worker asks its engine process for its metric values when they are this old
+ENGINE_METRICS_IDLE_S = 5.0
 
 
 class WorkerSetupError(RuntimeError):
@@ -161,6 +163,46 @@ class _Readers:
         self.rt.ready.set()
 
 
+def _event_topics(settings: Settings) -> set[str]:
+    """The full names of the event topics."""
+    return {settings.topic(t) for t in EVENT_TOPICS}
+
+
+class _Housekeeping:
+    """What the worker does every second: metrics (lag, stall, users, the engine's when idle),
+    scheduled full collections, and the refresh of recommendations when idle."""
+
+    def __init__(
+        self, app: App, rt: WorkerRuntime, readers: _Readers, collections: FullCollections | None
+    ) -> None:
+        settings = rt.settings
+        self.app, self.rt, self.readers, self.collections = app, rt, readers, collections
+        self.event_topics = _event_topics(settings)
+        self.counted = 0.0
+        self.lookup = CommittedLookup(
+            partial(group_committed, AdminClient(settings.client_config()), settings.app_id)
+        )
+
+    async def run(self) -> None:
+        rt, collections = self.rt, self.collections
+        lag_metrics(self.app, rt.metrics, rt.positions, self.event_topics, self.lookup)
+        rt.metrics.stalled.set(rt.stalled_for(time.monotonic()))
+        if collections is not None and collections.due(time.monotonic(), idle=not rt.busy):
+            collections.collect(time.monotonic())
+        if not rt.busy and rt.ready.is_set():  # calls bring them along; none came lately
+            await rt.engine.refresh_metrics(ENGINE_METRICS_IDLE_S)
+        if time.monotonic() - self.counted > 60 and rt.ready.is_set():
+            self.counted = time.monotonic()  # a key scan of the local RocksDB partitions
+            rt.metrics.users_tracked.set(sum(1 for _ in rt.parts.users))
+        if (
+            rt.pending_refresh()
+            and rt.ready.is_set()
+            and rt.idle_for() >= rt.settings.refresh_idle_s
+            and self.readers.signals.live_lag() == 0
+        ):
+            await rt.refresh()
+
+
 def build_worker(
     settings: Settings,
     engine: EngineClient,
@@ -185,7 +227,7 @@ def build_worker(
     )
     readers = _Readers(settings, rt)
     app = parts.app
-    event_topics = {settings.topic(t) for t in EVENT_TOPICS}
+    topics = _event_topics(settings)
     checkpoints = readers.checkpoints
 
     async def process(stream: Any) -> None:
@@ -198,27 +240,7 @@ def build_worker(
         finally:
             await rt.drain()  # a clean stop completes (and acks) what was handed over
 
-    counted = [0.0]
-
-    lookup = CommittedLookup(
-        partial(group_committed, AdminClient(settings.client_config()), settings.app_id)
-    )
-
-    async def housekeeping() -> None:
-        lag_metrics(app, rt.metrics, rt.positions, event_topics, lookup)
-        rt.metrics.stalled.set(rt.stalled_for(time.monotonic()))
-        if collections is not None and collections.due(time.monotonic(), idle=not rt.busy):
-            collections.collect(time.monotonic())
-        if time.monotonic() - counted[0] > 60 and rt.ready.is_set():
-            counted[0] = time.monotonic()  # a key scan of the local RocksDB partitions
-            rt.metrics.users_tracked.set(sum(1 for _ in parts.users))
-        if (
-            rt.pending_refresh()
-            and rt.ready.is_set()
-            and rt.idle_for() >= settings.refresh_idle_s
-            and readers.signals.live_lag() == 0
-        ):
-            await rt.refresh()
+    housekeeping = _Housekeeping(app, rt, readers, collections)
 
     def health() -> dict[str, Any]:
         recovering = bool(getattr(app, "in_recovery", False))
@@ -240,7 +262,7 @@ def build_worker(
             "batches": rt.batches,
             "processed": rt.processed,
             "pending_refresh": rt.pending_refresh(),
-            "partitions": _assigned(app, event_topics),
+            "partitions": _assigned(app, topics),
         }
 
     async def serve_http() -> None:
@@ -255,7 +277,7 @@ def build_worker(
 
     def owned() -> set[int]:  # the event partitions assigned
         try:
-            return {tp.partition for tp in app.consumer.assignment() if tp.topic in event_topics}
+            return {tp.partition for tp in app.consumer.assignment() if tp.topic in topics}
         except Exception:  # not assigned yet
             return set()
 
@@ -267,7 +289,7 @@ def build_worker(
 
     app.before_consuming = partial(_start_up, app, readers, serve_http, collections)
     app.progressing = lambda: rt.stalled_for(time.monotonic()) < PROGRESS_WITHIN_S
-    app.timer(1.0)(housekeeping)
+    app.timer(1.0)(housekeeping.run)
     return app
 
 

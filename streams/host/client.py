@@ -62,6 +62,12 @@ class EngineClient(ABC):
         recs: list[RecOut] = await self._call("recommend", prefetched, users)
         return recs
 
+    async def refresh_metrics(self, older_than_s: float) -> None:
+        """Bring the engine's metric values up to date when those the worker serves are older
+        than ``older_than_s`` (an engine in this process shares the worker's registry: always
+        current)."""
+        return
+
     def alive(self) -> bool:
         """Whether the engine can still serve calls."""
         return True

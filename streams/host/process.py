@@ -6,7 +6,9 @@ librdkafka's threads is unsafe). It builds the engine with the picklable ``facto
 given, then serves calls from a pipe in order: ``(name, args)`` in, ``("ok", result,
 metric families | None)`` or ``("error", traceback text)`` out. Its encoder metrics and its
 garbage-collection pauses live on its own registry; it sends their values along at most every
-``metrics_every_s`` seconds and the worker exposes them through :class:`ForwardedMetrics`.
+``metrics_every_s`` seconds and the worker exposes them through :class:`ForwardedMetrics`;
+an idle worker asks for them (``metrics``, :meth:`ProcessEngine.refresh_metrics`), so what
+the engine did last, or alone (a full collection while idle), reaches ``/metrics`` too.
 After ``prepare`` it runs its full garbage collections itself, every ``gc_full_every_s``
 seconds between calls (:mod:`streams.gc_schedule`; 0: CPython's own schedule).
 
@@ -61,6 +63,7 @@ _CALLS = frozenset(
         "recommend",
         "checkpoint_signals",
         "restore_signals",
+        "metrics",
     }
 )
 
@@ -147,14 +150,15 @@ def _loop(
         try:
             if name not in _CALLS:
                 raise ValueError(f"unknown engine call {name!r}")
-            result = getattr(calls, name)(*args)
+            # "metrics": the worker asks for the values alone (none came with a call lately)
+            result = None if name == "metrics" else getattr(calls, name)(*args)
         except Exception as exc:
             conn.send(("error", "".join(traceback.format_exception(exc))))
             continue
         if name == "prepare":
             schedule.settle(time.monotonic())
-        families = None
-        if time.monotonic() - sent >= metrics_every_s:
+        families: list[Metric] | None = None
+        if name == "metrics" or time.monotonic() - sent >= metrics_every_s:
             families, sent = list(registry.collect()), time.monotonic()
         try:
             conn.send(("ok", result, families))
@@ -177,6 +181,7 @@ class ProcessEngine(EngineClient):
     ) -> None:
         super().__init__()
         self.metrics = ForwardedMetrics()
+        self._metrics_at = time.monotonic()  # when metric values last came
         self._on_lost = on_lost
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe(duplex=True)
@@ -228,7 +233,12 @@ class ProcessEngine(EngineClient):
         _, result, families = reply
         if families is not None:
             self.metrics.update(families)
+            self._metrics_at = time.monotonic()
         return result
+
+    async def refresh_metrics(self, older_than_s: float) -> None:
+        if time.monotonic() - self._metrics_at >= older_than_s:
+            await self._call("metrics")
 
     async def _call(self, name: str, *args: Any) -> Any:
         loop = asyncio.get_running_loop()

@@ -148,3 +148,25 @@ def test_after_prepare_the_engine_collects_while_idle_on_its_schedule() -> None:
         assert settled + 2 <= _full_pauses(engine) <= settled + 6
     finally:
         engine.close()
+
+
+def test_an_idle_worker_asks_for_the_metric_values_calls_did_not_bring() -> None:
+    """Values come with call replies at most every ``metrics_every_s``; what the engine did
+    last (or alone, while idle) reaches the worker when it asks (``refresh_metrics``)."""
+    engine = ProcessEngine(small_calls, on_lost=_lost, metrics_every_s=3600.0)
+    engine.wait_ready(120)
+    registry = CollectorRegistry()
+    registry.register(engine.metrics)
+    misses = "interest_tracker_encoder_cache_misses_total"
+    try:
+        assert registry.get_sample_value(misses) == 6.0  # the catalog, sent with "ready"
+        text = {"item_id": "new", "title": "brand new thing", "category": "home/kitchen"}
+        event = {"event_id": "n1", "user_id": "w", "item_id": "new", "type": "click", "ts": T0}
+        asyncio.run(engine.process([msg({**event, "item": text}, 0, 1)], {}, T0))
+        assert registry.get_sample_value(misses) == 6.0  # not sent along: too soon
+        asyncio.run(engine.refresh_metrics(3600.0))
+        assert registry.get_sample_value(misses) == 6.0  # fresh enough: not asked
+        asyncio.run(engine.refresh_metrics(0.0))
+        assert registry.get_sample_value(misses) == 7.0
+    finally:
+        engine.close()
