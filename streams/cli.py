@@ -28,6 +28,7 @@ USER_ERRORS = (
     ConfigError,
     SchemaError,
     FileNotFoundError,
+    FileExistsError,
     NotADirectoryError,
     IsADirectoryError,
     PermissionError,

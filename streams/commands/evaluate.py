@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from streams.commands.options import EngineConfig
+from streams.core.params import MAX_K
 from streams.evaluation.methods import METHODS, method_weights
 from streams.evaluation.report import EvalReport
 
@@ -73,11 +74,11 @@ def _drift_table(drift: dict[str, int | float | None]) -> Table:
 def evaluate(
     items: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Items JSONL.")],
     events: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Events JSONL.")],
-    k: Annotated[int, typer.Option(min=1, help="Cut-off of HR@K and NDCG@K.")] = 10,
+    k: Annotated[int, typer.Option(min=1, max=MAX_K, help="Cut-off of HR@K and NDCG@K.")] = 10,
     negatives: Annotated[
         int, typer.Option(min=1, help="Sampled negatives per user (sampled metrics).")
     ] = 100,
-    seed: Annotated[int, typer.Option(help="Seed of the negative sampling.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the negative sampling.")] = 0,
     config: EngineConfig = None,
     drift_truth: Annotated[
         Path | None,
@@ -117,7 +118,10 @@ def evaluate(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     params = load_params(config) if config is not None else EngineParams()
-    truth = read_drift_truth(read_lines(drift_truth)) if drift_truth is not None else None
+    try:
+        truth = read_drift_truth(read_lines(drift_truth)) if drift_truth is not None else None
+    except ValueError as exc:  # e.g. users_truth.jsonl given for drift_truth.jsonl
+        raise typer.BadParameter(str(exc), param_hint="--drift-truth") from exc
     engine = Engine(params, build_encoder(EncoderSettings()))
     with Progress(
         TextColumn("{task.description:<16}"),

@@ -31,7 +31,7 @@ from streams.commands.options import EngineConfig
 from streams.core.config import load_params
 from streams.core.engine import Engine, ParsedEvents
 from streams.core.messages import Message
-from streams.core.params import EngineParams
+from streams.core.params import MAX_K, EngineParams
 from streams.datasets.files import count_lines, read_messages
 from streams.datasets.parse_ahead import ParsedBatches
 from streams.gc_schedule import FullCollections
@@ -162,7 +162,9 @@ def replay(
             help="updates: what the worker publishes; final: one per user from the final state."
         ),
     ] = Emit.FINAL,
-    k: Annotated[int | None, typer.Option(min=1, help="Items per recommendation.")] = None,
+    k: Annotated[
+        int | None, typer.Option(min=1, max=MAX_K, help="Items per recommendation.")
+    ] = None,
     config: EngineConfig = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Event lines per batch.")] = 32_768,
     now_ms: Annotated[
@@ -186,6 +188,10 @@ def replay(
     ] = 600.0,
 ) -> None:
     """Replay item and event files through the engine; write recommendations and alerts."""
+    _distinct_outputs(
+        {"--items": items, "--events": events},
+        {"--out": out, "--alerts": alerts, "--rejections": rejections},
+    )
     params: EngineParams = load_params(config)
     if k is not None:
         params = replace(params, recommend=replace(params.recommend, k=k))
@@ -241,3 +247,16 @@ def replay(
     if (rejected or stats.items_rejected) and rejections is None:
         err.print("the rejected lines, with their reasons: --rejections FILE")
     err.print(f"throughput: {stats.events_per_s:,.0f} events/s ({stats.seconds:.2f} s)")
+
+
+def _distinct_outputs(inputs: dict[str, Path], outputs: dict[str, Path | None]) -> None:
+    """Refuse an output file that is an input (opening it for writing empties it before it
+    is read) or another output."""
+    seen: dict[Path, str] = {path.resolve(): name for name, path in inputs.items()}
+    for name, path in outputs.items():
+        if path is None:
+            continue
+        where = path.resolve()
+        if where in seen:
+            raise typer.BadParameter(f"{path} is also {seen[where]}", param_hint=name)
+        seen[where] = name

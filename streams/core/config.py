@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 import types
 import typing
@@ -56,6 +57,8 @@ def _coerce(value: object, hint: Any, path: str) -> object:  # noqa: PLR0911, PL
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{path}: expected a number")
+        if not math.isfinite(value):  # TOML and JSON readers take nan and inf
+            raise ConfigError(f"{path}: expected a finite number, got {value}")
         return float(value)
     if hint is str:
         if not isinstance(value, str):
@@ -81,7 +84,9 @@ def _build(cls: type[T], data: Mapping[str, object], path: str) -> T:
     try:
         return cls(**kwargs)
     except ConfigError as exc:
-        raise ConfigError(f"{path or 'params'}: {exc}") from exc
+        said = str(exc)  # the checks name their section already, most of them
+        named = path and said.startswith(path)
+        raise ConfigError(said if named else f"{path or 'params'}: {said}") from exc
 
 
 def _event_types(value: object, path: str) -> dict[str, TypeWeight]:
@@ -110,7 +115,11 @@ def params_from_mapping(data: Mapping[str, object]) -> EngineParams:
 
 
 def params_to_mapping(params: EngineParams) -> dict[str, object]:
-    """The parameters as plain JSON-able data (the inverse of :func:`params_from_mapping`)."""
+    """The parameters as plain JSON-able data (the inverse of :func:`params_from_mapping`:
+    a default event type the parameters do not have is mapped to ``false``, as a file
+    removes it; the parse-ahead child rebuilds the parent's parameters from this, and the
+    types' order is their index in the parsed columns).
+    """
 
     def plain(obj: object) -> object:
         if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -123,6 +132,10 @@ def params_to_mapping(params: EngineParams) -> dict[str, object]:
 
     out = plain(params)
     assert isinstance(out, dict)
+    kinds = out["event_types"]
+    assert isinstance(kinds, dict)
+    for name in EngineParams().event_types:
+        kinds.setdefault(name, False)
     return out
 
 

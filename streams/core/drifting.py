@@ -36,7 +36,7 @@ from streams.core.interests import Contributions
 from streams.core.outputs import DriftAlert, Severity
 from streams.core.params import DriftParams, EngineParams
 
-__all__ = ["detect_drift", "drift_rule"]
+__all__ = ["cosine", "detect_drift", "drift_rule"]
 
 
 def drift_rule(params: EngineParams) -> DriftRule:
@@ -77,8 +77,20 @@ def _exact_cosine(c: Contributions, ea: EventArrays, u: int, i: int) -> float:
     x = c.vectors(slice(a, i + 1))
     s = c.short_before[u] + c.short[a : i + 1] @ x
     lv = c.long_before[u] + c.long[a : i + 1] @ x
-    norm = float(np.linalg.norm(s) * np.linalg.norm(lv))
-    return float(np.clip(np.dot(s, lv) / norm, -1.0, 1.0)) if norm > 0.0 else 1.0
+    return cosine(s, lv)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """cos(a, b), 1.0 when either is zero. Each is scaled to a largest entry of 1 first: the
+    vectors are kept relative to the batch's reference time, so an event hundreds of
+    half-lives before it has entries near 1e-180, whose squares underflow to 0 (the cosine
+    read 1.0 for such an event in a long batch, its true value in shorter ones)."""
+    peak_a, peak_b = float(np.max(np.abs(a))), float(np.max(np.abs(b)))
+    if peak_a == 0.0 or peak_b == 0.0:
+        return 1.0
+    a, b = a / peak_a, b / peak_b
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(np.clip(np.dot(a, b) / norm, -1.0, 1.0))
 
 
 def _alert(

@@ -21,6 +21,7 @@ from state.item_index import Codes as IndexCodes
 from streams.core.errors import ConfigError
 
 __all__ = [
+    "MAX_K",
     "CovisParams",
     "DecayParams",
     "DriftParams",
@@ -38,6 +39,10 @@ DAY_MS = 24 * HOUR_MS
 
 ValueMode = Literal["none", "linear", "log"]
 Diversity = Literal["none", "category_cap", "mmr"]
+
+
+MAX_K = 1000
+"""The longest recommendation list (``recommend.k``)."""
 
 
 def _check(ok: bool, what: str) -> None:
@@ -194,7 +199,8 @@ class RecommendParams:
     reason_share: float = 0.2
 
     def __post_init__(self) -> None:
-        _check(1 <= self.k <= 1000 and 0.0 <= self.alpha <= 1.0, "recommend: k, alpha")
+        _check(1 <= self.k <= MAX_K, f"recommend.k in [1, {MAX_K}]")
+        _check(0.0 <= self.alpha <= 1.0, "recommend.alpha in [0, 1]")
         _check(self.recent_items >= 1 and 0.0 < self.recent_position_decay <= 1.0, "recent")
         _check(len(self.level_weights) >= 1, "recommend.level_weights must not be empty")
         _check(

@@ -7,7 +7,8 @@ events a visit becomes, so the realised mean is close but not exact (the manifes
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from streams.datasets.taxonomy import MAX_CATEGORIES, MAX_DEPTH, MAX_FANOUT
@@ -48,6 +49,10 @@ class GeneratorParams:
     span_days: float = 30.0
 
     def __post_init__(self) -> None:
+        floats = {f.name: getattr(self, f.name) for f in fields(self) if f.type == "float"}
+        odd = sorted(name for name, v in floats.items() if not math.isfinite(v))
+        if odd:  # nan passes every comparison below
+            raise ValueError(f"{', '.join(odd)} must be finite")
         if self.users < 1 or self.items < 1:
             raise ValueError("users and items must be >= 1")
         if self.events_per_user < EVENTS_PER_VISIT * 4:

@@ -81,6 +81,10 @@ class ParsedBatches:
 
     def __init__(self, path: Path, params: EngineParams, batch_size: int, ahead: int = 2) -> None:
         self.path = path
+        plain = params_to_mapping(params)
+        rebuilt = params_from_mapping(plain)  # what the child parses with
+        if rebuilt != params or list(rebuilt.event_types) != list(params.event_types):
+            raise ValueError("the engine parameters do not survive the trip to the child")
         ctx = mp.get_context("spawn")  # never fork a process that holds model threads
         self._queue: Any = ctx.Queue(maxsize=ahead)
         self._ready, self._go = ctx.Event(), ctx.Event()
@@ -88,7 +92,7 @@ class ParsedBatches:
             target=_produce,
             args=(
                 str(path),
-                params_to_mapping(params),
+                plain,
                 batch_size,
                 (self._queue, self._ready, self._go),
             ),

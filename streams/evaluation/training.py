@@ -1,8 +1,10 @@
 """Training an engine offline: load the catalog, replay the training events in file order.
 
 Exactly what replay does: ``Engine.apply_items`` over the items file, then
-``Engine.process`` over the events in file order, ``batch_size`` messages per call (the
-engine's state does not depend on batch cuts). Recommendations are not computed while
+``Engine.process`` over the events in file order, ``batch_size`` messages per call. User
+states do not depend on the batch cuts; the co-visitation graph does, slightly: each item's
+neighbours are pruned to ``covis.max_neighbors`` at every merge, so smaller batches prune
+more often (docs/data.md). Recommendations are not computed while
 training (``recommend=False``); drift alerts are kept, for the drift evaluation.
 """
 

@@ -46,3 +46,33 @@ def test_value_is_independent_of_the_reference(
     moved = stored * float(rebase_factor(ref, new_ref, h))
     value2 = moved * float(decay(query - new_ref, h))
     assert math.isclose(value, value2, rel_tol=1e-9, abs_tol=1e-300)
+
+
+# entries of a vector are zero or within 1e3 of its largest: scaled by 2^-1000 they stay
+# normal floats (no precision lost to subnormals, which no rescaling could bring back)
+ENTRY = st.floats(-1.0, 1.0).filter(lambda x: x == 0.0 or abs(x) >= 1e-3)
+
+
+@settings(max_examples=200)
+@given(
+    a=st.lists(ENTRY, min_size=8, max_size=8),
+    b=st.lists(ENTRY, min_size=8, max_size=8),
+    ea=st.integers(-1000, 300),
+    eb=st.integers(-1000, 300),
+)
+def test_the_drift_cosine_ignores_the_vectors_scale(
+    a: list[float], b: list[float], ea: int, eb: int
+) -> None:
+    """Kept relative to a batch's reference time, an old event's vectors are scaled by up to
+    2^-1000: its cosine is the one of the same vectors at their own time."""
+    import numpy as np
+
+    from streams.core.drifting import cosine
+
+    va, vb = np.array(a), np.array(b)
+    want = cosine(va, vb)
+    got = cosine(va * 2.0**ea, vb * 2.0**eb)
+    assert math.isclose(got, want, rel_tol=1e-12, abs_tol=1e-12)
+    if np.any(va) and np.any(vb):
+        direct = float(va @ vb / (np.linalg.norm(va) * np.linalg.norm(vb)))
+        assert math.isclose(want, max(-1.0, min(1.0, direct)), rel_tol=1e-12, abs_tol=1e-12)

@@ -52,6 +52,9 @@ def test_toml_and_json_files(tmp_path: Path) -> None:
         {"weights": {"covis": 0, "semantic": 0, "category": 0, "trending": 0}},
         {"event_types": {"x": {"value": "cube"}}},
         {"drift": {"enter": 0.2, "exit": 0.3}},
+        {"event_types": {"click": {"weight": float("nan")}}},  # TOML and JSON take nan
+        {"text_weight": float("inf")},
+        {"recommend": {"k": 1001}},
     ],
 )
 def test_bad_params(data: dict[str, object]) -> None:
@@ -59,9 +62,29 @@ def test_bad_params(data: dict[str, object]) -> None:
         params_from_mapping(data)
 
 
-def test_params_round_trip() -> None:
-    p = params_from_mapping({"recommend": {"k": 3, "level_weights": [1, 1]}})
-    assert params_from_mapping(params_to_mapping(p)) == p
+def test_a_bad_value_is_named_once() -> None:
+    with pytest.raises(ConfigError) as err:
+        params_from_mapping({"weights": {"covis": 0, "semantic": 0, "category": 0, "trending": 0}})
+    assert str(err.value) == "weights: >= 0, not all 0"
+    with pytest.raises(ConfigError, match=r"recommend\.k in \[1, 1000\]"):
+        params_from_mapping({"recommend": {"k": 0}})
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"recommend": {"k": 3, "level_weights": [1, 1]}},
+        {"event_types": {"view": False}},  # a removed default type stays removed
+        {"event_types": {"dislike": False, "rating": None, "share": {"weight": 0.5}}},
+    ],
+)
+def test_params_round_trip(data: dict[str, object]) -> None:
+    """The parse-ahead child rebuilds the parent's parameters from this mapping, and a
+    type's position is its index in the parsed columns: the same types, in the same order."""
+    p = params_from_mapping(data)
+    again = params_from_mapping(json.loads(json.dumps(params_to_mapping(p))))
+    assert again == p
+    assert list(again.event_types) == list(p.event_types)
 
 
 def test_bad_file(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import gc
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from streams.cli import app
 from streams.commands import replay as replay_mod
 from streams.commands.replay import Emit, run_replay
+from streams.core.config import params_from_mapping
 from streams.core.engine import Engine
 from streams.core.outputs import Recommendation
 from streams.core.params import EngineParams
@@ -182,15 +184,24 @@ def test_cli_reads_the_workers_engine_config_by_default(
     assert {len(json.loads(r)["items"]) for r in out.read_bytes().splitlines()} == {1}
 
 
-@pytest.mark.parametrize("emit", [Emit.UPDATES, Emit.FINAL])
+@pytest.mark.parametrize(
+    ("emit", "config", "applied"),
+    [
+        (Emit.UPDATES, {}, 12),
+        (Emit.FINAL, {}, 12),
+        # a default type removed: the child's types (the columns' indices) are the parent's
+        (Emit.FINAL, {"event_types": {"click": False}}, 0),
+        (Emit.FINAL, {"event_types": {"view": False}}, 12),
+    ],
+)
 def test_parsing_ahead_in_a_child_gives_the_same_output(
-    files: tuple[Path, Path], tmp_path: Path, emit: Emit
+    files: tuple[Path, Path], tmp_path: Path, emit: Emit, config: dict[str, Any], applied: int
 ) -> None:
     items, events = files
     outs = []
     for ahead in (False, True):
         out, rej = tmp_path / f"recs{ahead}.jsonl", tmp_path / f"rej{ahead}.jsonl"
-        engine = Engine(EngineParams(), HashingEncoder(16))
+        engine = Engine(params_from_mapping(config), HashingEncoder(16))
         with (
             out.open("wb") as o,
             rej.open("wb") as r,
@@ -207,7 +218,7 @@ def test_parsing_ahead_in_a_child_gives_the_same_output(
             )
         outs.append((out.read_bytes(), rej.read_bytes(), stats.applied, stats.duplicates))
     assert outs[0] == outs[1]
-    assert outs[0][2] == 12
+    assert outs[0][2] == applied
 
 
 def test_a_failing_parse_ahead_child_raises(tmp_path: Path) -> None:

@@ -112,3 +112,13 @@ def test_generates_100k_events_in_a_few_seconds() -> None:
     elapsed = time.perf_counter() - start
     assert records > 95_000
     assert elapsed < 15.0, f"{elapsed:.1f} s for {records} events"
+
+
+@pytest.mark.parametrize("field", ["events_per_user", "span_days", "noise", "zipf"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_generator_parameters_must_be_finite(field: str, value: float) -> None:
+    """nan passes every range check (each comparison is false) and reached numpy."""
+    from streams.datasets import GeneratorParams
+
+    with pytest.raises(ValueError, match=f"{field} must be finite"):
+        GeneratorParams(**{field: value})  # type: ignore[arg-type]
