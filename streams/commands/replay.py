@@ -251,10 +251,10 @@ def replay(
 
 def _distinct_outputs(inputs: dict[str, Path], outputs: dict[str, Path | None]) -> None:
     """Refuse an output file that is an input (opening it for writing empties it before it
-    is read) or another output."""
+    is read) or another output. Not a file (``/dev/null``, a pipe): nothing to protect."""
     seen: dict[Path, str] = {path.resolve(): name for name, path in inputs.items()}
     for name, path in outputs.items():
-        if path is None:
+        if path is None or (path.exists() and not path.is_file()):
             continue
         where = path.resolve()
         if where in seen:

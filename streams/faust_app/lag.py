@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -53,13 +54,27 @@ class CommittedLookup:
     """The group's committed offsets of the partitions faust does not know one of yet,
     fetched in the background by ``fetch`` (blocking: it runs in a thread, so a timer never
     waits on the coordinator) and forgotten when the consumer generation changes (another
-    worker may have committed a partition since)."""
+    worker may have committed a partition since). A failed lookup is tried again after a
+    back-off (``retry_s``, doubling to ``max_retry_s``); the first failure of a generation
+    is logged as a warning, the lag meanwhile counting those partitions' whole logs.
+    ``clock``: monotonic seconds."""
 
-    def __init__(self, fetch: Fetch, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        fetch: Fetch,
+        timeout_s: float = 10.0,
+        retry_s: float = 5.0,
+        max_retry_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._fetch = fetch
         self._timeout_s = timeout_s
+        self._retry_s, self._max_retry_s = retry_s, max_retry_s
+        self._clock = clock
         self._generation: int | None = None
         self._task: asyncio.Task[None] | None = None
+        self._failures = 0
+        self._not_before = 0.0
         self.offsets: dict[TP, int | None] = {}
 
     def request(self, generation: int, tps: Collection[TP]) -> None:
@@ -67,8 +82,10 @@ class CommittedLookup:
         if generation != self._generation:
             self._generation = generation
             self.offsets = {}
+            self._failures, self._not_before = 0, 0.0
         missing = [tp for tp in tps if tp not in self.offsets]
-        if missing and (self._task is None or self._task.done()):
+        idle = self._task is None or self._task.done()
+        if missing and idle and self._clock() >= self._not_before:
             self._task = asyncio.ensure_future(self._look_up(generation, missing))
 
     async def _look_up(self, generation: int, tps: list[TP]) -> None:
@@ -77,20 +94,28 @@ class CommittedLookup:
             found = await asyncio.wait_for(
                 loop.run_in_executor(None, self._fetch, tps), self._timeout_s
             )
-        except Exception as exc:  # a rebalance, the coordinator moving: the next tick asks again
-            log.debug("committed offsets of %d partitions not known yet: %r", len(tps), exc)
+        except Exception as exc:  # a rebalance, the coordinator moving, no access to the group
+            self._failures += 1
+            delay = min(self._max_retry_s, self._retry_s * 2 ** (self._failures - 1))
+            self._not_before = self._clock() + delay
+            level = logging.WARNING if self._failures == 1 else logging.DEBUG
+            log.log(
+                level,
+                "the group's committed offsets of %d partitions are not known (%r): their lag "
+                "counts their whole logs until faust seeks them; asking again in %.0f s",
+                len(tps),
+                exc,
+                delay,
+            )
             return
         if generation == self._generation:
             self.offsets.update(found)
+            self._failures = 0
 
     async def settled(self) -> None:
         """Wait until the lookup under way, if any, has ended."""
         if self._task is not None:
             await self._task
-
-    def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
 
 
 def lag_metrics(

@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_LIBRDKAFKA = logging.getLogger("librdkafka")
 WORKER_GC_PAUSES = "interest_tracker_gc_pause_seconds"
 # a worker holding events without completing a batch for longer than this stops counting
 # as polling when its partitions are out of the fetch (full buffers): aiokafka's poll clock
@@ -179,9 +180,11 @@ class _Housekeeping:
         self.app, self.rt, self.readers, self.collections = app, rt, readers, collections
         self.event_topics = _event_topics(settings)
         self.counted = 0.0
-        self.lookup = CommittedLookup(
-            partial(group_committed, AdminClient(settings.client_config()), settings.app_id)
-        )
+        # librdkafka's messages through logging (served by poll), as the output producer's
+        config: dict[str, Any] = {**settings.client_config(), "logger": _LIBRDKAFKA}
+        self.admin = AdminClient(config)
+        self.lookup = CommittedLookup(partial(group_committed, self.admin, settings.app_id))
+        self.asking: asyncio.Future[None] | None = None  # the engine's metric values
 
     async def run(self) -> None:
         rt, collections = self.rt, self.collections
@@ -189,8 +192,8 @@ class _Housekeeping:
         rt.metrics.stalled.set(rt.stalled_for(time.monotonic()))
         if collections is not None and collections.due(time.monotonic(), idle=not rt.busy):
             collections.collect(time.monotonic())
-        if not rt.busy and rt.ready.is_set():  # calls bring them along; none came lately
-            await rt.engine.refresh_metrics(ENGINE_METRICS_IDLE_S)
+        self.admin.poll(0)
+        self.ask_engine_metrics()
         if time.monotonic() - self.counted > 60 and rt.ready.is_set():
             self.counted = time.monotonic()  # a key scan of the local RocksDB partitions
             rt.metrics.users_tracked.set(sum(1 for _ in rt.parts.users))
@@ -201,6 +204,22 @@ class _Housekeeping:
             and self.readers.signals.live_lag() == 0
         ):
             await rt.refresh()
+
+    def ask_engine_metrics(self) -> None:
+        """When idle, have the engine's metric values brought up to date (calls bring them
+        along and none came lately), in the background: an engine call queued ahead (a
+        catalog burst) must not hold the timer, nor the metrics that would show the engine
+        hung (stalled, lag). One request at a time."""
+        rt = self.rt
+        idle = not rt.busy and rt.ready.is_set()
+        if idle and (self.asking is None or self.asking.done()):
+            self.asking = asyncio.ensure_future(self._engine_metrics())
+
+    async def _engine_metrics(self) -> None:
+        try:
+            await self.rt.engine.refresh_metrics(ENGINE_METRICS_IDLE_S)
+        except Exception as exc:  # the next batch brings them, or shows what is wrong
+            log.warning("the engine's metric values could not be read: %r", exc)
 
 
 def build_worker(

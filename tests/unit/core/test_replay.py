@@ -227,3 +227,14 @@ def test_a_failing_parse_ahead_child_raises(tmp_path: Path) -> None:
         pytest.raises(ParseAheadError, match="FileNotFoundError"),
     ):
         list(parsed)
+
+
+def test_outputs_that_are_not_files_may_repeat(
+    files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only files are protected from being written twice (``/dev/null`` is not one)."""
+    monkeypatch.setattr(replay_mod, "_encoder", lambda: HashingEncoder(16))
+    items, events = files
+    args = ["replay", "--items", str(items), "--events", str(events), "--out", "/dev/null"]
+    res = CliRunner().invoke(app, [*args, "--alerts", "/dev/null", "--no-parse-ahead"])
+    assert res.exit_code == 0, res.output

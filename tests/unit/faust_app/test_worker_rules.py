@@ -103,11 +103,22 @@ def test_a_partition_faust_has_not_sought_yet_counts_from_the_groups_commit() ->
             raise ConnectionError("coordinator moving")
         return {tp: group[tp] for tp in tps}
 
+    now = [0.0]
+
     async def scenario() -> None:
-        lookup = CommittedLookup(fetch)
+        lookup = CommittedLookup(fetch, retry_s=5.0, clock=lambda: now[0])
         lag_metrics(app, metrics, {}, EVENTS, lookup)
-        await lookup.settled()  # the failed lookup: whole logs, asked again at the next tick
+        await lookup.settled()  # the failed lookup: whole logs, asked again after 5 s
         assert _lag(registry)[("events", "0")] == 9000.0
+        now[0] = 4.0
+        lag_metrics(app, metrics, {}, EVENTS, lookup)
+        await lookup.settled()
+        assert len(asked) == 1  # backing off
+        now[0] = 5.0
+        lag_metrics(app, metrics, {}, EVENTS, lookup)
+        await lookup.settled()
+        assert len(asked) == 2  # failed again: next in 10 s
+        now[0] = 15.0
         failing[0] = False
         lag_metrics(app, metrics, {}, EVENTS, lookup)
         await lookup.settled()
@@ -119,15 +130,14 @@ def test_a_partition_faust_has_not_sought_yet_counts_from_the_groups_commit() ->
         }
         lag_metrics(app, metrics, {}, EVENTS, lookup)
         await lookup.settled()
-        assert asked == [{recovering, never}, {recovering, never}]  # known, not asked again
+        assert asked == [{recovering, never}] * 3  # known, not asked again
         app.consumer_generation_id = 2  # a rebalance: another worker may have committed
         group[recovering] = 8995
         lag_metrics(app, metrics, {}, EVENTS, lookup)
         await lookup.settled()
         lag_metrics(app, metrics, {}, EVENTS, lookup)
         assert _lag(registry)[("events", "0")] == 5.0
-        assert len(asked) == 3
-        lookup.close()
+        assert len(asked) == 4
 
     asyncio.run(scenario())
 
@@ -140,3 +150,36 @@ def test_a_tombstone_on_items_deletes_its_keys_item() -> None:
     assert tombstone_deletion(None) is None
     assert tombstone_deletion(b"") is None
     assert tombstone_deletion(b"\xff") is None
+
+
+def test_asking_a_hung_engine_for_its_metrics_never_holds_the_timer() -> None:
+    """The request runs in the background, one at a time, and only when the worker is idle."""
+    from types import SimpleNamespace
+
+    from streams.faust_app.worker import _Housekeeping
+
+    asked = []
+
+    class _Hung:
+        async def refresh_metrics(self, older_than_s: float) -> None:
+            asked.append(older_than_s)
+            await asyncio.Event().wait()  # an engine call queued ahead never returns
+
+    async def scenario() -> None:
+        ready = asyncio.Event()
+        ready.set()
+        rt: Any = SimpleNamespace(busy=True, ready=ready, engine=_Hung())
+        keeper = _Housekeeping.__new__(_Housekeeping)
+        keeper.rt, keeper.asking = rt, None
+        keeper.ask_engine_metrics()
+        assert keeper.asking is None  # busy: the calls bring them
+        rt.busy = False
+        for _ in range(3):
+            keeper.ask_engine_metrics()  # returns at once
+            await asyncio.sleep(0)
+        assert len(asked) == 1
+        task: Any = keeper.asking  # (mypy kept it None from the assert above)
+        assert not task.done()
+        task.cancel()
+
+    asyncio.run(scenario())
