@@ -66,7 +66,10 @@ pids+=($!)
 if [[ "$DEMO_SECONDS" -gt 0 ]]; then
   sleep "$DEMO_SECONDS"
   echo "demo: $DEMO_SECONDS s passed" >&2
-  curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics" | grep -E '^interest_tracker_(events_total|recommendations_published_total|drift_alerts_published_total|events_rejected_total)' >&2 || true
+  # the counts so far (the series of every known label start at 0: only those counted show)
+  curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics" \
+    | grep -E '^interest_tracker_(events_total|recommendations_published_total|drift_alerts_published_total|events_rejected_total)' \
+    | grep -v ' 0\.0$' >&2 || true
 else
   wait "${pids[1]}" || true
   echo "demo: all events sent; still showing live output (Ctrl-C to stop)" >&2
