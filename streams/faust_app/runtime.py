@@ -395,17 +395,13 @@ class WorkerRuntime:
         for ev in events:
             value = ev.value if isinstance(ev.value, bytes) else b""
             user, kind = _user_and_type(value)
-            key = ev.key
-            if user is None:  # counted in, as every event received (the reject rate's base)
-                types[kind if kind in self.event_types else "other"] += 1
-                keep.append(ev)  # the engine rejects it into the dead-letter topic
-                continue
-            ukey = user.encode()
-            if key == ukey and _partition_of(ukey, self.partitions) == ev.message.partition:
-                keep.append(ev)
-                types[kind if kind in self.event_types else "other"] += 1
-            else:
-                moves.append(OutRecord(ev.message.topic, ukey, value))  # same topic, keyed
+            if user is not None:  # without one, the engine rejects it into the dead letters
+                ukey = user.encode()
+                if ev.key != ukey or _partition_of(ukey, self.partitions) != ev.message.partition:
+                    moves.append(OutRecord(ev.message.topic, ukey, value))  # same topic, keyed
+                    continue  # counted when it comes back
+            keep.append(ev)  # counted in, as every event received (the reject rate's base)
+            types[kind if kind in self.event_types else "other"] += 1
         return keep, moves, types
 
     def _dead_letter(self, reason: str, detail: str, m: Message) -> DeadLetter:
